@@ -1,0 +1,32 @@
+/*
+ * audit: the append-only, hash-chained audit log.
+ *
+ * Each record carries the hash of the one before:
+ *   hash = SHA-256(prev_hash || seq || at_us || actor || action || subject || detail)
+ * with integers as 8 octets big-endian and strings length-prefixed (4 octets),
+ * so no two different records hash alike. The database also refuses UPDATE,
+ * DELETE and TRUNCATE on the table (sql/001_core.sql).
+ */
+#ifndef SIGNET_AUDIT_H
+#define SIGNET_AUDIT_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "store.h"
+
+/* Appends a record. Call inside the transaction that makes the change it
+ * records, so both commit or neither does. */
+int	audit_append(struct store *st, const char *actor, const char *action,
+	    const char *subject, const char *detail, struct err *e);
+
+/* Computes a record's hash from its fields and prev_hash. */
+void	audit_hash(const struct audit_rec *a, uint8_t out[32]);
+
+/*
+ * Walks the whole chain. Returns 0 when it is whole (*count records), or -1
+ * with a message naming the first broken link.
+ */
+int	audit_verify(struct store *st, int64_t *count, struct err *e);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * ca: a loaded CA (certificate + key + profile settings) and issuance:
+ * the certificate, its row and its audit record in one transaction.
+ */
+#ifndef SIGNET_CA_H
+#define SIGNET_CA_H
+
+#include <stdint.h>
+#include <gnutls/abstract.h>
+#include <gnutls/x509.h>
+
+#include "cert.h"
+#include "config.h"
+#include "err.h"
+#include "keys.h"
+#include "serial.h"
+#include "store.h"
+
+struct ca {
+	const struct config	*cfg;
+	gnutls_x509_crt_t	 crt;
+	gnutls_datum_t		 crt_der;
+	gnutls_privkey_t	 key;
+	struct cert_issuer	 issuer;
+};
+
+/* Loads the CA certificate and key named by the config. */
+struct ca	*ca_open(const struct config *cfg, struct err *e);
+void		 ca_free(struct ca *);
+
+/* Reads a PEM or DER certificate file into DER. */
+int	ca_read_cert_file(const char *path, gnutls_datum_t *der, struct err *e);
+
+struct ca_issued {
+	struct serial	 serial;
+	char		 serial_hex[SERIAL_HEX_MAX];
+	gnutls_datum_t	 der;		/* free with gnutls_free */
+};
+
+struct ca_subject {
+	const char		*email;
+	const char		*display_name;	/* may be NULL; kept in the row */
+	enum cert_profile	 profile;
+	unsigned		 days;		/* 0: the configured default */
+};
+
+/*
+ * Issues inside the caller's transaction: signs, inserts the row (a new
+ * serial is drawn if the first collides) and appends the audit record.
+ */
+int	ca_issue_tx(struct ca *ca, struct store *st, const struct ca_subject *s,
+	    gnutls_pubkey_t pub, const struct key_info *ki, const char *actor,
+	    int64_t request_id, struct ca_issued *out, struct err *e);
+
+/* The same in a transaction of its own. */
+int	ca_issue(struct ca *ca, struct store *st, const struct ca_subject *s,
+	    gnutls_pubkey_t pub, const struct key_info *ki, const char *actor,
+	    int64_t request_id, struct ca_issued *out, struct err *e);
+
+void	ca_issued_free(struct ca_issued *);
+
+#endif

@@ -1,0 +1,536 @@
+/*
+ * signet issue, list, show, export.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "ca.h"
+#include "cacert.h"
+#include "cakey.h"
+#include "cert.h"
+#include "cli.h"
+#include "csr.h"
+#include "keys.h"
+#include "p12.h"
+#include "p7.h"
+
+struct issue_opts {
+	const char		*csr, *email, *name, *out;
+	const char		*key_type, *p12, *p12_pass_file;
+	enum cert_profile	 profile;
+	enum p12_format		 p12_fmt;
+	unsigned		 days;
+	int			 generate;
+};
+
+static int
+write_cert_pem(const char *path, const gnutls_datum_t *der, struct err *e)
+{
+	gnutls_datum_t	pem = { NULL, 0 };
+	int		rc;
+
+	if (gnutls_pem_base64_encode2("CERTIFICATE", der, &pem) < 0)
+		return err_set(e, "PEM encoding failed");
+	rc = cli_write_file(path, pem.data, pem.size, 0644, e);
+	gnutls_free(pem.data);
+	return rc;
+}
+
+/* The mailbox's domain must be one this CA certifies (config). */
+static int
+domain_allowed(const char *email, const char *list)
+{
+	const char	*at = strrchr(email, '@'), *p = list, *q;
+	size_t		 n;
+
+	if (at == NULL)
+		return 0;
+	at++;
+	while (*p != '\0') {
+		while (*p == ' ' || *p == ',')
+			p++;
+		for (q = p; *q != '\0' && *q != ',' && *q != ' '; q++)
+			;
+		n = (size_t)(q - p);
+		if (n > 0 && strlen(at) == n && strncasecmp(at, p, n) == 0)
+			return 1;
+		p = q;
+	}
+	return 0;
+}
+
+static int
+issue_from_csr(struct cli *c, struct ca *ca, const struct issue_opts *o,
+    const struct ca_subject *subj)
+{
+	struct ca_issued	 out;
+	struct csr		*csr = NULL;
+	struct err		 e;
+	uint8_t			*buf = NULL;
+	size_t			 len;
+	int			 rc = 1;
+
+	/* read at most one byte past the limit so "too large" is exact */
+	if (cli_read_file(o->csr, CSR_MAX_SIZE, &buf, &len, &e) != 0) {
+		cli_fail("%s", e.msg);
+		goto out;
+	}
+	if ((csr = csr_parse(buf, len, &e)) == NULL) {
+		cli_fail("%s: %s", o->csr, e.msg);
+		goto out;
+	}
+	if (ca_issue(ca, c->st, subj, csr_pubkey(csr), csr_key_info(csr),
+	    c->actor, 0, &out, &e) != 0) {
+		cli_fail("%s", e.msg);
+		goto out;
+	}
+	if (write_cert_pem(o->out, &out.der, &e) != 0)
+		cli_fail("%s (certificate %s was issued)", e.msg, out.serial_hex);
+	else {
+		rc = 0;
+		printf("issued %s for %s (%s, %s)\n", out.serial_hex, o->email,
+		    cert_profile_name(o->profile), csr_key_info(csr)->name);
+	}
+	ca_issued_free(&out);
+out:
+	csr_free(csr);
+	free(buf);
+	return rc;
+}
+
+static int
+issue_generated(struct cli *c, struct ca *ca, const struct issue_opts *o,
+    const struct ca_subject *subj)
+{
+	gnutls_x509_privkey_t	 xkey = NULL;
+	gnutls_privkey_t	 pkey = NULL;
+	gnutls_pubkey_t		 pub = NULL;
+	struct key_info		 ki;
+	struct ca_issued	 out;
+	gnutls_datum_t		 chain[2], p12 = { NULL, 0 };
+	struct err		 e;
+	char			*pass = NULL;
+	int			 rc = 1;
+
+	memset(&out, 0, sizeof(out));
+	/* read the password first: no key is made for nothing */
+	if (cakey_read_secret(o->p12_pass_file, NULL, &pass, &e) != 0) {
+		cli_fail("%s", e.msg);
+		goto out;
+	}
+	if (keys_generate(o->key_type, &xkey, &e) != 0) {
+		cli_fail("%s", e.msg);
+		goto out;
+	}
+	if (gnutls_privkey_init(&pkey) < 0 ||
+	    gnutls_privkey_import_x509(pkey, xkey, 0) < 0 ||
+	    gnutls_pubkey_init(&pub) < 0 ||
+	    gnutls_pubkey_import_privkey(pub, pkey, 0, 0) < 0) {
+		cli_fail("cannot read the new key's public half");
+		goto out;
+	}
+	if (keys_check(pub, &ki, &e) != 0) {
+		cli_fail("%s", e.msg);
+		goto out;
+	}
+	/* the PKCS#12 is written before the commit: a certificate whose key
+	 * never reached anyone is never left behind */
+	if (store_begin(c->st, &e) != 0 ||
+	    ca_issue_tx(ca, c->st, subj, pub, &ki, c->actor, 0, &out, &e) != 0) {
+		store_rollback(c->st);
+		cli_fail("%s", e.msg);
+		goto out;
+	}
+	chain[0] = out.der;
+	chain[1] = ca->crt_der;
+	if (p12_build(xkey, chain, 2, pass, o->p12_fmt, o->email, &p12,
+	    &e) != 0 ||
+	    cli_write_file(o->p12, p12.data, p12.size, 0600, &e) != 0 ||
+	    (o->out != NULL && write_cert_pem(o->out, &out.der, &e) != 0)) {
+		store_rollback(c->st);
+		unlink(o->p12);
+		cli_fail("%s; nothing was issued", e.msg);
+		goto out;
+	}
+	if (store_commit(c->st, &e) != 0) {
+		unlink(o->p12);
+		cli_fail("%s; nothing was issued", e.msg);
+		goto out;
+	}
+	printf("issued %s for %s (%s, %s); key and certificate in %s\n",
+	    out.serial_hex, o->email, cert_profile_name(o->profile), ki.name,
+	    o->p12);
+	rc = 0;
+out:
+	if (p12.data != NULL) {
+		gnutls_memset(p12.data, 0, p12.size);
+		gnutls_free(p12.data);
+	}
+	ca_issued_free(&out);
+	cakey_secret_free(pass);
+	gnutls_pubkey_deinit(pub);
+	gnutls_privkey_deinit(pkey);	/* does not own xkey */
+	gnutls_x509_privkey_deinit(xkey);
+	return rc;
+}
+
+int
+cmd_issue(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "csr",		required_argument, NULL, 'c' },
+		{ "email",		required_argument, NULL, 'm' },
+		{ "profile",		required_argument, NULL, 'p' },
+		{ "name",		required_argument, NULL, 'n' },
+		{ "days",		required_argument, NULL, 'd' },
+		{ "out",		required_argument, NULL, 'o' },
+		{ "generate",		no_argument,	   NULL, 'g' },
+		{ "key-type",		required_argument, NULL, 'k' },
+		{ "p12",		required_argument, NULL, 'P' },
+		{ "p12-password-file",	required_argument, NULL, 'w' },
+		{ "p12-format",		required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *usage = "issue --email ADDR --profile signing|encryption|dual"
+	    " [--name NAME] [--days N]\n"
+	    "         (--csr FILE --out CERT.pem | --generate [--key-type "
+	    "rsa-3072|ecdsa-p256] --p12 FILE --p12-password-file F\n"
+	    "          [--p12-format modern|compatible] [--out CERT.pem])";
+	struct issue_opts	 o;
+	struct ca_subject	 subj;
+	struct ca		*ca = NULL;
+	struct err		 e;
+	const char		*profile = NULL, *fmt = "modern";
+	char			*end;
+	int			 opt, rc = 1;
+
+	memset(&o, 0, sizeof(o));
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		switch (opt) {
+		case 'c': o.csr = optarg; break;
+		case 'm': o.email = optarg; break;
+		case 'p': profile = optarg; break;
+		case 'n': o.name = optarg; break;
+		case 'o': o.out = optarg; break;
+		case 'g': o.generate = 1; break;
+		case 'k': o.key_type = optarg; break;
+		case 'P': o.p12 = optarg; break;
+		case 'w': o.p12_pass_file = optarg; break;
+		case 'f': fmt = optarg; break;
+		case 'd':
+			errno = 0;
+			o.days = (unsigned)strtoul(optarg, &end, 10);
+			if (errno || *end || *optarg < '1' || *optarg > '9')
+				return cli_fail("--days %s: a number of days "
+				    "is needed", optarg);
+			break;
+		default: return cli_usage(usage);
+		}
+	if (optind != argc || o.email == NULL || profile == NULL)
+		return cli_usage(usage);
+	if (o.generate == (o.csr != NULL))
+		return cli_fail("give either --csr FILE or --generate");
+	if (!o.generate && o.out == NULL)
+		return cli_fail("--out CERT.pem is required with --csr");
+	if (o.generate && (o.p12 == NULL || o.p12_pass_file == NULL))
+		return cli_fail("--generate needs --p12 FILE and "
+		    "--p12-password-file F");
+	if (cert_profile_parse(profile, &o.profile, &e) != 0 ||
+	    cert_email_check(o.email, &e) != 0 ||
+	    p12_format_parse(fmt, &o.p12_fmt, &e) != 0)
+		return cli_fail("%s", e.msg);
+	if (o.name != NULL && (strlen(o.name) > 128 || *o.name == '\0'))
+		return cli_fail("--name: 1 to 128 characters");
+	if (cli_config(c) != 0)
+		return 1;
+	if (o.key_type == NULL)
+		o.key_type = c->cfg->server_key_type;
+	if (o.generate && strcmp(o.key_type, "rsa-3072") &&
+	    strcmp(o.key_type, "rsa-4096") && strcmp(o.key_type, "ecdsa-p256") &&
+	    strcmp(o.key_type, "ecdsa-p384"))
+		return cli_fail("--key-type %s: choose rsa-3072, rsa-4096, "
+		    "ecdsa-p256 or ecdsa-p384", o.key_type);
+	if (!domain_allowed(o.email, c->cfg->allowed_domains))
+		return cli_fail("%s: this CA certifies mailboxes in %s only "
+		    "([profile] allowed_domains)", o.email,
+		    c->cfg->allowed_domains);
+	if (o.days > c->cfg->max_days)
+		return cli_fail("--days %u: this CA allows at most %u days "
+		    "([profile] max_days)", o.days, c->cfg->max_days);
+	if (cli_store(c) != 0)
+		return 1;
+	if ((ca = ca_open(c->cfg, &e)) == NULL)
+		return cli_fail("%s", e.msg);
+
+	memset(&subj, 0, sizeof(subj));
+	subj.email = o.email;
+	subj.display_name = o.name;
+	subj.profile = o.profile;
+	subj.days = o.days;
+	rc = o.generate ? issue_generated(c, ca, &o, &subj) :
+	    issue_from_csr(c, ca, &o, &subj);
+	ca_free(ca);
+	return rc;
+}
+
+static const char *
+reason_name(int r)
+{
+	/* RFC 5280 5.3.1 */
+	static const char *names[] = { "unspecified", "keyCompromise",
+	    "cACompromise", "affiliationChanged", "superseded",
+	    "cessationOfOperation", "certificateHold", "(7)", "removeFromCRL",
+	    "privilegeWithdrawn", "aACompromise" };
+
+	return r >= 0 && r <= 10 ? names[r] : "?";
+}
+
+static const char *
+status_of(const struct cert_row *r, char *buf, size_t len)
+{
+	if (r->revoked_at != 0)
+		snprintf(buf, len, "revoked (%s)", reason_name(r->reason));
+	else if (r->not_after < time(NULL))
+		snprintf(buf, len, "expired");
+	else
+		snprintf(buf, len, "valid");
+	return buf;
+}
+
+static void
+fmt_time(time_t t, char *buf, size_t len)
+{
+	struct tm	tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+static int
+print_row(void *arg, const struct cert_row *r)
+{
+	char	st[48], na[32];
+	int	*n = arg;
+
+	fmt_time(r->not_after, na, sizeof(na));
+	printf("%-32s  %-10s  %-10s  %-10s  %.10s  %s\n", r->serial,
+	    r->profile, r->key_type, status_of(r, st, sizeof(st)), na,
+	    r->email);
+	(*n)++;
+	return 0;
+}
+
+int
+cmd_list(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "email", required_argument, NULL, 'm' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char	*email = NULL;
+	struct err	 e;
+	int		 o, n = 0;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		if (o == 'm')
+			email = optarg;
+		else
+			return cli_usage("list [--email ADDR]");
+	if (optind != argc)
+		return cli_usage("list [--email ADDR]");
+	if (cli_store(c) != 0)
+		return 1;
+	printf("%-32s  %-10s  %-10s  %-10s  %-10s  %s\n", "SERIAL", "PROFILE",
+	    "KEY", "STATUS", "EXPIRES", "MAILBOX");
+	if (store_cert_list(c->st, email, print_row, &n, &e) != 0)
+		return cli_fail("%s", e.msg);
+	fprintf(stderr, "%d certificate%s\n", n, n == 1 ? "" : "s");
+	return 0;
+}
+
+static int
+show_row(void *arg, const struct cert_row *r)
+{
+	gnutls_datum_t	der = { (unsigned char *)r->der, (unsigned)r->der_len };
+	char		buf[200], st[48];
+	struct err	e;
+	int		*n = arg;
+
+	if ((*n)++ > 0)
+		printf("\n");
+	printf("serial:       %s\n", r->serial);
+	printf("mailbox:      %s\n", r->email);
+	if (r->display_name != NULL)
+		printf("name:         %s\n", r->display_name);
+	printf("profile:      %s\n", r->profile);
+	printf("key:          %s\n", r->key_type);
+	printf("status:       %s\n", status_of(r, st, sizeof(st)));
+	fmt_time(r->not_before, buf, sizeof(buf));
+	printf("not before:   %s\n", buf);
+	fmt_time(r->not_after, buf, sizeof(buf));
+	printf("not after:    %s\n", buf);
+	fmt_time(r->issued_at, buf, sizeof(buf));
+	printf("issued:       %s by %s\n", buf, r->issued_by);
+	if (r->revoked_at != 0) {
+		fmt_time(r->revoked_at, buf, sizeof(buf));
+		printf("revoked:      %s\n", buf);
+	}
+	if (cacert_fingerprint(&der, GNUTLS_DIG_SHA256, buf, sizeof(buf),
+	    &e) == 0)
+		printf("sha256:       %s\n", buf);
+	return 0;
+}
+
+static int
+lower_serial(const char *in, char *out, size_t len)
+{
+	size_t	i, n = strlen(in);
+
+	if (n < 2 || n > 40 || n + 1 > len)
+		return -1;
+	for (i = 0; i < n; i++) {
+		char ch = in[i];
+		if (ch >= 'A' && ch <= 'F')
+			ch = (char)(ch - 'A' + 'a');
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+			return -1;
+		out[i] = ch;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+int
+cmd_show(struct cli *c, int argc, char **argv)
+{
+	const char	*usage = "show SERIAL | show --email ADDR";
+	char		 serial[41];
+	struct err	 e;
+	int		 n = 0, r;
+
+	if (argc == 3 && strcmp(argv[1], "--email") == 0) {
+		if (cli_store(c) != 0)
+			return 1;
+		if (store_cert_list(c->st, argv[2], show_row, &n, &e) != 0)
+			return cli_fail("%s", e.msg);
+		if (n == 0)
+			return cli_fail("no certificates for %s", argv[2]);
+		return 0;
+	}
+	if (argc != 2)
+		return cli_usage(usage);
+	if (lower_serial(argv[1], serial, sizeof(serial)) != 0)
+		return cli_fail("%s: a serial is 2 to 40 hex digits", argv[1]);
+	if (cli_store(c) != 0)
+		return 1;
+	if ((r = store_cert_get(c->st, serial, show_row, &n, &e)) < 0)
+		return cli_fail("%s", e.msg);
+	if (r == 1)
+		return cli_fail("no certificate with serial %s", serial);
+	return 0;
+}
+
+struct export {
+	gnutls_datum_t	der;
+};
+
+static int
+grab_der(void *arg, const struct cert_row *r)
+{
+	struct export	*x = arg;
+
+	if ((x->der.data = gnutls_malloc(r->der_len)) == NULL)
+		return -1;
+	memcpy(x->der.data, r->der, r->der_len);
+	x->der.size = (unsigned)r->der_len;
+	return 0;
+}
+
+int
+cmd_export(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "out",    required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char	*usage = "export SERIAL [--format pem|der|p7c] "
+	    "[--out FILE]";
+	const char	*fmt = "pem", *outp = NULL;
+	struct export	 x = { { NULL, 0 } };
+	gnutls_datum_t	 out = { NULL, 0 }, chain[2], cader = { NULL, 0 };
+	char		 serial[41], *capath = NULL;
+	struct err	 e;
+	int		 o, r, rc = 1;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		switch (o) {
+		case 'f': fmt = optarg; break;
+		case 'o': outp = optarg; break;
+		default: return cli_usage(usage);
+		}
+	if (optind + 1 != argc)
+		return cli_usage(usage);
+	if (strcmp(fmt, "pem") && strcmp(fmt, "der") && strcmp(fmt, "p7c"))
+		return cli_fail("--format %s: choose pem, der or p7c", fmt);
+	if (lower_serial(argv[optind], serial, sizeof(serial)) != 0)
+		return cli_fail("%s: a serial is 2 to 40 hex digits",
+		    argv[optind]);
+	if (cli_store(c) != 0)
+		return 1;
+	if ((r = store_cert_get(c->st, serial, grab_der, &x, &e)) < 0)
+		return cli_fail("%s", e.msg);
+	if (r == 1 || x.der.data == NULL)
+		return cli_fail("no certificate with serial %s", serial);
+
+	if (!strcmp(fmt, "der")) {
+		out.data = x.der.data;
+		out.size = x.der.size;
+		x.der.data = NULL;
+	} else if (!strcmp(fmt, "pem")) {
+		if (gnutls_pem_base64_encode2("CERTIFICATE", &x.der, &out) < 0) {
+			cli_fail("PEM encoding failed");
+			goto out;
+		}
+	} else {
+		/* the certificate with its chain, as mail clients import it */
+		capath = config_path(c->cfg, c->cfg->ca_cert);
+		if (ca_read_cert_file(capath, &cader, &e) != 0) {
+			cli_fail("%s", e.msg);
+			goto out;
+		}
+		chain[0] = x.der;
+		chain[1] = cader;
+		if (p7_certs_only(chain, 2, &out, &e) != 0) {
+			cli_fail("%s", e.msg);
+			goto out;
+		}
+	}
+	if (outp == NULL) {
+		if (fwrite(out.data, 1, out.size, stdout) != out.size ||
+		    fflush(stdout) != 0) {
+			cli_fail("writing to standard output: %s",
+			    strerror(errno));
+			goto out;
+		}
+	} else if (cli_write_file(outp, out.data, out.size, 0644, &e) != 0) {
+		cli_fail("%s", e.msg);
+		goto out;
+	}
+	rc = 0;
+out:
+	gnutls_free(out.data);
+	gnutls_free(x.der.data);
+	gnutls_free(cader.data);
+	free(capath);
+	return rc;
+}
