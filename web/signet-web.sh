@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# signet-web.sh start|stop DIR PORT: runs signet-web (Kore) on
+# http://127.0.0.1:PORT with its configuration, pid and logs in DIR.
+#
+# The caller exports SIGNET_DB and SIGNET_LDAP_URI (and optionally the other
+# SIGNET_* settings listed in signet-web.conf.in); SIGNET_TEMPLATES and
+# SIGNET_STATIC default to this checkout's templates/ and web/static/.
+# Kore's output (start-up messages, errors) goes to DIR/kore.log.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+cmd=${1:-}; dir=${2:-}; port=${3:-}
+usage() { echo "usage: $0 start DIR PORT | stop DIR" >&2; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || usage
+
+running() {
+	[ -f "$dir/signet-web.pid" ] && kill -0 "$(cat "$dir/signet-web.pid")" 2>/dev/null
+}
+
+case $cmd in
+start)
+	[ -n "$port" ] || usage
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	running && exit 0
+	[ -f "$here/signet-web.so" ] || make -s -C "$here"
+	: "${SIGNET_DB:?SIGNET_DB is not set}"
+	: "${SIGNET_LDAP_URI:?SIGNET_LDAP_URI is not set}"
+	export SIGNET_TEMPLATES=${SIGNET_TEMPLATES:-$root/templates}
+	export SIGNET_STATIC=${SIGNET_STATIC:-$here/static}
+	sed -e "s|@PORT@|$port|g" -e "s|@MODULE@|$here/signet-web.so|g" \
+	    -e "s|@RUNDIR@|$dir|g" "$here/signet-web.conf.in" > "$dir/signet-web.conf"
+	rm -f "$dir/signet-web.pid"
+	setsid kore -fnrc "$dir/signet-web.conf" >> "$dir/kore.log" 2>&1 < /dev/null &
+	for _ in $(seq 1 100); do
+		if curl -s -o /dev/null "http://127.0.0.1:$port/login"; then
+			exit 0
+		fi
+		kill -0 $! 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "signet-web.sh: kore did not start; see $dir/kore.log" >&2
+	tail -5 "$dir/kore.log" >&2 || true
+	exit 1
+	;;
+stop)
+	if running; then
+		pid=$(cat "$dir/signet-web.pid")
+		kill "$pid"
+		for _ in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+	fi
+	;;
+*) usage ;;
+esac
