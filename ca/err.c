@@ -20,7 +20,7 @@ err_set(struct err *e, const char *fmt, ...)
 int
 err_wrap(struct err *e, const char *fmt, ...)
 {
-	char	prefix[256], old[sizeof(e->msg)];
+	char	prefix[160], old[sizeof(e->msg)];
 	va_list	ap;
 
 	if (e == NULL)
@@ -29,6 +29,7 @@ err_wrap(struct err *e, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, e->msg, sizeof(old));
-	snprintf(e->msg, sizeof(e->msg), "%s: %s", prefix, old);
+	/* the prefix is short context; the old message keeps what fits */
+	snprintf(e->msg, sizeof(e->msg), "%.159s: %.349s", prefix, old);
 	return -1;
 }

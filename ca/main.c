@@ -149,7 +149,8 @@ cli_read_file(const char *path, size_t max, uint8_t **buf, size_t *len,
 	}
 	if ((size_t)st.st_size > max) {
 		close(fd);
-		return err_set(e, "%s: too large (%lld bytes; at most %zu)",
+		return err_set(e, "%s: the input is too large (%lld bytes; "
+		    "at most %zu)",
 		    path, (long long)st.st_size, max);
 	}
 	if ((b = malloc((size_t)st.st_size + 1)) == NULL) {

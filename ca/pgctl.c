@@ -43,6 +43,21 @@ out:
 	return rc;
 }
 
+/* home/pg, or where its symbolic link points (see pgdir) */
+static void
+pg_root(const char *home, char *out, size_t len)
+{
+	char		 link[PATH_MAX], real[PATH_MAX];
+	struct stat	 st;
+
+	snprintf(link, sizeof(link), "%s/pg", home);
+	if (lstat(link, &st) == 0 && S_ISLNK(st.st_mode) &&
+	    realpath(link, real) != NULL)
+		snprintf(out, len, "%s", real);
+	else
+		snprintf(out, len, "%s", link);
+}
+
 /*
  * Unix socket paths are limited to 107 bytes (sun_path), so a deep instance
  * directory gets its socket in a short per-instance directory under /tmp.
@@ -51,9 +66,11 @@ static void
 socket_dir(const char *home, char *out, size_t len)
 {
 	unsigned char	h[32];
+	char		root[PATH_MAX];
 
-	if (strlen(home) + sizeof("/pg/run/.s.PGSQL.5432") < 100) {
-		snprintf(out, len, "%s/pg/run", home);
+	pg_root(home, root, sizeof(root));
+	if (strlen(root) + sizeof("/run/.s.PGSQL.5432") < 100) {
+		snprintf(out, len, "%s/run", root);
 		return;
 	}
 	gnutls_hash_fast(GNUTLS_DIG_SHA256, home, strlen(home), h);
@@ -100,6 +117,8 @@ run(char *const argv[], int logfd, struct err *e)
 			    setuid(pw->pw_uid) != 0)
 				_exit(126);
 		}
+		/* a daemon must not hold the caller's descriptors open */
+		closefrom(3);
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -174,8 +193,11 @@ pgdir(const char *home, char *out, size_t len, struct err *e)
 	struct stat	 st;
 
 	snprintf(out, len, "%s/pg", home);
-	if (lstat(out, &st) == 0)
+	if (lstat(out, &st) == 0) {
+		if (S_ISLNK(st.st_mode) && realpath(out, real) != NULL)
+			snprintf(out, len, "%s", real);
 		return 0;
+	}
 	if (reachable(home))
 		return mkdir_for_pg(out, 0711, e);
 	gnutls_hash_fast(GNUTLS_DIG_SHA256, home, strlen(home), h);
@@ -185,6 +207,7 @@ pgdir(const char *home, char *out, size_t len, struct err *e)
 		return -1;
 	if (symlink(real, out) != 0)
 		return err_set(e, "symlink %s: %s", out, strerror(errno));
+	snprintf(out, len, "%s", real);
 	return 0;
 }
 
@@ -252,7 +275,10 @@ pgctl_running(const char *home)
 {
 	char	 pid[PATH_MAX];
 
-	snprintf(pid, sizeof(pid), "%s/pg/data/postmaster.pid", home);
+	char	 root[PATH_MAX];
+
+	pg_root(home, root, sizeof(root));
+	snprintf(pid, sizeof(pid), "%s/data/postmaster.pid", root);
 	if (access(pid, F_OK) != 0)
 		return 0;
 	{
@@ -266,7 +292,7 @@ pgctl_running(const char *home)
 			return 0;
 		}
 		snprintf(exe, sizeof(exe), "%s/pg_ctl", bin);
-		snprintf(data, sizeof(data), "%s/pg/data", home);
+		snprintf(data, sizeof(data), "%s/data", root);
 		rc = run(argv, devnull, NULL);
 		close(devnull);
 		return rc == 0;
@@ -332,7 +358,7 @@ out:
 int
 pgctl_stop(const char *home, struct err *e)
 {
-	char	 bin[PATH_MAX], exe[PATH_MAX], data[PATH_MAX];
+	char	 bin[PATH_MAX], exe[PATH_MAX], data[PATH_MAX], root[PATH_MAX];
 	char	*argv[] = { exe, "-D", data, "-m", "fast", "-w", "stop", NULL };
 	int	 devnull;
 	int	 rc;
@@ -342,7 +368,8 @@ pgctl_stop(const char *home, struct err *e)
 	if (bindir(bin, sizeof(bin), e) != 0)
 		return -1;
 	snprintf(exe, sizeof(exe), "%s/pg_ctl", bin);
-	snprintf(data, sizeof(data), "%s/pg/data", home);
+	pg_root(home, root, sizeof(root));
+	snprintf(data, sizeof(data), "%s/data", root);
 	devnull = open("/dev/null", O_WRONLY);
 	rc = run(argv, devnull, e);
 	close(devnull);

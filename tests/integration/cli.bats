@@ -1,0 +1,260 @@
+#!/usr/bin/env bats
+# The administrator's CLI against a real private PostgreSQL: setup, issue,
+# list, show, export, audit, and refusal of bad input without side effects.
+
+load lib
+
+setup_file() {
+	export H=$(new_home cli)
+	export SUB=$(new_home sub)
+	export W="$BATS_FILE_TMPDIR"
+	sg "$H" setup --cn "Test Mail CA" >"$W/setup.out"
+}
+
+teardown_file() {
+	stop_home "$H"
+	stop_home "${SUB:-}"
+}
+
+count_certs() { psql_home "$H" "SELECT count(*) FROM certificates"; }
+count_audit() { psql_home "$H" "SELECT count(*) FROM audit_log"; }
+
+@test "setup makes a P-384 root CA and prints its real fingerprint" {
+	run openssl x509 -in "$H/ca.pem" -noout -text
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"CA:TRUE"* ]]
+	[[ "$output" == *"Certificate Sign, CRL Sign"* ]]
+	[[ "$output" == *"NIST CURVE: P-384"* ]]
+	[[ "$output" == *"Subject: CN = Test Mail CA"* ]]
+	fp=$(openssl x509 -in "$H/ca.pem" -noout -fingerprint -sha256 | cut -d= -f2)
+	grep -qF "$fp" "$W/setup.out"
+	run openssl verify -x509_strict -CAfile "$H/ca.pem" "$H/ca.pem"
+	[ "$output" = "$H/ca.pem: OK" ]
+}
+
+@test "the CA key is encrypted PKCS#8 and its passphrase file is private" {
+	grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$H/ca.key"
+	! grep -q "BEGIN PRIVATE KEY" "$H/ca.key"
+	[ "$(stat -c %a "$H/ca.key")" = 600 ]
+	[ "$(stat -c %a "$H/ca.pass")" = 600 ]
+	run openssl pkey -in "$H/ca.key" -passin "file:$H/ca.pass" -noout
+	[ "$status" -eq 0 ]
+}
+
+@test "the private PostgreSQL listens on a unix socket only" {
+	ci=$(sg "$H" db conninfo)
+	[[ "$ci" == host=/* ]]
+	run psql_home "$H" "SHOW listen_addresses"
+	[ "$output" = "" ]
+}
+
+@test "setup refuses an instance that is already set up" {
+	run sg "$H" setup
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"already set up"* ]]
+}
+
+@test "migrate twice is a no-op" {
+	run sg "$H" migrate
+	[ "$status" -eq 0 ]
+	[[ "$output" == "applied 0 migrations"* ]]
+}
+
+@test "issue takes subject and SAN from the arguments, never from the CSR" {
+	make_csr ecdsa-p256 "$W/evil.csr" "/CN=ceo@example.com/emailAddress=ceo@example.com/O=Evil"
+	run sg "$H" issue --csr "$W/evil.csr" --email alice@example.com --profile signing --out "$W/alice.pem"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "issued "*" for alice@example.com (signing, ecdsa-p256)" ]]
+	run openssl x509 -in "$W/alice.pem" -noout -subject -ext subjectAltName
+	[[ "$output" == *"subject=CN = alice@example.com, emailAddress = alice@example.com"* ]]
+	[[ "$output" == *"email:alice@example.com"* ]]
+	[[ "$output" != *ceo* ]]
+	[[ "$output" != *Evil* ]]
+}
+
+@test "an issued signing certificate verifies strictly for S/MIME signing" {
+	run openssl verify -x509_strict -purpose smimesign -CAfile "$H/ca.pem" "$W/alice.pem"
+	[ "$output" = "$W/alice.pem: OK" ]
+}
+
+@test "list and show report the certificate as valid" {
+	serial=$(openssl x509 -in "$W/alice.pem" -noout -serial | cut -d= -f2 | tr A-F a-f)
+	run sg "$H" list
+	[[ "$output" == *"$serial  signing     ecdsa-p256  valid"*"alice@example.com"* ]]
+	run sg "$H" show "$serial"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"mailbox:      alice@example.com"* ]]
+	[[ "$output" == *"status:       valid"* ]]
+	fp=$(openssl x509 -in "$W/alice.pem" -noout -fingerprint -sha256 | cut -d= -f2)
+	[[ "$output" == *"sha256:       $fp"* ]]
+	run sg "$H" show --email ALICE@example.com
+	[[ "$output" == *"serial:       $serial"* ]]
+	run sg "$H" show 00ff00ff
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"no certificate with serial 00ff00ff"* ]]
+}
+
+@test "export writes PEM, DER and a PKCS#7 chain that openssl and certtool read" {
+	serial=$(openssl x509 -in "$W/alice.pem" -noout -serial | cut -d= -f2)
+	sg "$H" export "$serial" --format pem --out "$W/x.pem"
+	cmp "$W/x.pem" "$W/alice.pem"
+	sg "$H" export "$serial" --format der --out "$W/x.der"
+	openssl x509 -in "$W/alice.pem" -outform DER | cmp - "$W/x.der"
+	sg "$H" export "$serial" --format p7c --out "$W/x.p7c"
+	run openssl pkcs7 -inform DER -in "$W/x.p7c" -print_certs -noout
+	[[ "$output" == *"subject=CN = alice@example.com"* ]]
+	[[ "$output" == *"subject=CN = Test Mail CA"* ]]
+	run openssl asn1parse -inform DER -in "$W/x.p7c"
+	[[ "$output" == *"pkcs7-signedData"* ]]
+	[[ "$output" == *"pkcs7-data"* ]]
+	run certtool --p7-info --inder --infile "$W/x.p7c"
+	[[ "$output" == *"Number of certificates: 2"* ]]
+}
+
+@test "server-made key arrives as a modern PKCS#12 (AES-256, SHA-256 MAC)" {
+	umask 077; echo "correct horse battery" >"$W/pw"
+	run sg "$H" issue --generate --key-type ecdsa-p256 --email bob@example.com --profile dual --p12 "$W/bob.p12" --p12-password-file "$W/pw" --out "$W/bob.pem"
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %a "$W/bob.p12")" = 600 ]
+	run openssl pkcs12 -in "$W/bob.p12" -passin "file:$W/pw" -info -noout
+	[[ "$output" == *"MAC: sha256"* ]]
+	[[ "$output" == *"AES-256-CBC"* ]]
+	openssl pkcs12 -in "$W/bob.p12" -passin "file:$W/pw" -nodes -nocerts -out "$W/bob.key" 2>/dev/null
+	[ "$(openssl pkey -in "$W/bob.key" -pubout)" = "$(openssl x509 -in "$W/bob.pem" -pubkey -noout)" ]
+	run openssl x509 -in "$W/bob.pem" -noout -ext keyUsage
+	[[ "$output" == *"Digital Signature, Key Agreement"* ]]
+}
+
+@test "server-made RSA key in the compatible PKCS#12 (3DES, SHA-1 MAC)" {
+	run sg "$H" issue --generate --key-type rsa-3072 --email carol@example.com --profile encryption --p12 "$W/carol.p12" --p12-password-file "$W/pw" --p12-format compatible --out "$W/carol.pem"
+	[ "$status" -eq 0 ]
+	run openssl pkcs12 -legacy -in "$W/carol.p12" -passin "file:$W/pw" -info -noout
+	[[ "$output" == *"MAC: sha1"* ]]
+	[[ "$output" == *"3-KeyTripleDES"* ]]
+	run openssl x509 -in "$W/carol.pem" -noout -ext keyUsage
+	[[ "$output" == *"Key Encipherment"* ]]
+	[[ "$output" != *"Digital Signature"* ]]
+}
+
+@test "a group- or world-readable PKCS#12 password file is refused" {
+	echo secret >"$W/pw-open"; chmod 644 "$W/pw-open"
+	before=$(count_certs)
+	run sg "$H" issue --generate --email dave@example.com --profile dual --p12 "$W/dave.p12" --p12-password-file "$W/pw-open"
+	[ "$status" -ne 0 ]
+	[ ! -e "$W/dave.p12" ]
+	[ "$(count_certs)" = "$before" ]
+}
+
+@test "a mailbox outside the allowed domains is refused and nothing changes" {
+	make_csr ecdsa-p256 "$W/ok.csr"
+	before=$(count_certs); abefore=$(count_audit)
+	run sg "$H" issue --csr "$W/ok.csr" --email mallory@evil.test --profile signing --out "$W/m.pem"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"mailboxes in example.com only"* ]]
+	[ "$(count_certs)" = "$before" ]
+	[ "$(count_audit)" = "$abefore" ]
+}
+
+@test "bad arguments get clear messages: days, profile, mailbox" {
+	run sg "$H" issue --csr "$W/ok.csr" --email alice@example.com --profile signing --days 826 --out "$W/x.pem"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"at most 825 days"* ]]
+	run sg "$H" issue --csr "$W/ok.csr" --email alice@example.com --profile bogus --out "$W/x.pem"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *bogus* ]]
+	run sg "$H" issue --csr "$W/ok.csr" --email "a..b@example.com" --profile signing --out "$W/x.pem"
+	[ "$status" -ne 0 ]
+	run sg "$H" issue --csr "$W/ok.csr" --profile signing --out "$W/x.pem"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *usage:* ]]
+}
+
+@test "every malformed or hostile CSR is refused with its reason and changes nothing" {
+	bash "$ROOT/tests/data/make-bad-csrs.sh" "$W/corpus" >/dev/null 2>&1
+	n=0
+	before=$(count_certs); abefore=$(count_audit)
+	while IFS=$'\t' read -r file want; do
+		[ -n "$file" ] || continue
+		run sg "$H" issue --csr "$W/corpus/$file" --email alice@example.com --profile signing --out "$W/bad.pem"
+		if [ "$status" -eq 0 ] || [[ "$output" != *"$want"* ]]; then
+			echo "$file: status $status, wanted '$want', got: $output"
+			return 1
+		fi
+		n=$((n + 1))
+	done <"$W/corpus/EXPECT"
+	[ "$n" -ge 20 ]
+	[ ! -e "$W/bad.pem" ]
+	[ "$(count_certs)" = "$before" ]
+	[ "$(count_audit)" = "$abefore" ]
+}
+
+@test "the audit chain verifies, and an altered record is named" {
+	run sg "$H" audit verify
+	[ "$status" -eq 0 ]
+	[[ "$output" == "audit chain whole: "*" records" ]]
+	# the database itself refuses to rewrite history
+	run psql_home "$H" "UPDATE audit_log SET actor = 'x' WHERE seq = 2"
+	[[ "$output" == *"append-only"* ]]
+	# an attacker with the superuser can still tamper; verify catches it
+	psql_home "$H" "ALTER TABLE audit_log DISABLE TRIGGER USER; UPDATE audit_log SET detail = 'forged' WHERE seq = 2; ALTER TABLE audit_log ENABLE TRIGGER USER"
+	run sg "$H" audit verify
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"broken at record 2"* ]]
+}
+
+@test "a bad config value is refused with its line" {
+	h=$(new_home badconf); mkdir -p "$h"
+	printf '[ca]\nkey = ca.key\n[profile]\nmax_days = 900\n' >"$h/signet.conf"
+	run sg "$h" list
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"signet.conf line 4: [profile] max_days"* ]]
+	rm -rf "$h"
+}
+
+@test "stop stops the database, and the next command starts it again" {
+	run sg "$H" stop
+	[ "$status" -eq 0 ]
+	run sg "$H" db status
+	[ "$output" = stopped ]
+	run sg "$H" list
+	[ "$status" -eq 0 ]
+	[[ "$output" == *alice@example.com* ]]
+}
+
+@test "subordinate: CSR for an external root, install-ca checks EKU and key" {
+	run sg "$SUB" setup --subordinate --cn "Signet Sub CA" --key ecdsa-p256
+	[ "$status" -eq 0 ]
+	[ -f "$SUB/ca.csr" ]
+	[ ! -f "$SUB/ca.pem" ]
+	openssl req -verify -noout -in "$SUB/ca.csr"
+	# an external root made with openssl
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes \
+		-keyout "$W/root.key" -subj "/CN=External Root" -days 30 \
+		-addext basicConstraints=critical,CA:TRUE \
+		-addext keyUsage=critical,keyCertSign,cRLSign -out "$W/root.pem" 2>/dev/null
+	printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n' >"$W/noeku.ext"
+	cp "$W/noeku.ext" "$W/sub.ext"; echo "extendedKeyUsage=emailProtection" >>"$W/sub.ext"
+	openssl x509 -req -in "$SUB/ca.csr" -CA "$W/root.pem" -CAkey "$W/root.key" -CAcreateserial -days 20 -extfile "$W/noeku.ext" -out "$W/sub-noeku.pem" 2>/dev/null
+	openssl x509 -req -in "$SUB/ca.csr" -CA "$W/root.pem" -CAkey "$W/root.key" -CAcreateserial -days 20 -extfile "$W/sub.ext" -out "$W/sub.pem" 2>/dev/null
+	run sg "$SUB" install-ca "$W/sub-noeku.pem"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *emailProtection* ]]
+	run sg "$SUB" install-ca "$W/root.pem"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"does not match"* ]]
+	run sg "$SUB" issue --csr "$W/ok.csr" --email alice@example.com --profile signing --out "$W/x.pem"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"install-ca"* ]]
+	run sg "$SUB" install-ca "$W/sub.pem"
+	[ "$status" -eq 0 ]
+	# the root gave the sub-CA 20 days: a year-long leaf would outlive it
+	run sg "$SUB" issue --csr "$W/ok.csr" --email alice@example.com --profile signing --out "$W/subleaf.pem"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"CA certificate"* ]]
+	run sg "$SUB" issue --csr "$W/ok.csr" --email alice@example.com --profile signing --days 10 --out "$W/subleaf.pem"
+	[ "$status" -eq 0 ]
+	run openssl verify -x509_strict -purpose smimesign -CAfile "$W/root.pem" -untrusted "$SUB/ca.pem" "$W/subleaf.pem"
+	[ "$output" = "$W/subleaf.pem: OK" ]
+	run sg "$SUB" audit verify
+	[ "$status" -eq 0 ]
+}
