@@ -53,53 +53,65 @@ build/gen/migrations.c: $(SQL_SRC) scripts/embed-sql.sh
 
 build/rel/%.o: %.c $(ASN_GEN) $(wildcard ca/*.h policy/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_REL) -c -o $@ $<
+	@echo "  CC    $@"
+	@$(CC) $(CFLAGS_REL) -c -o $@ $<
 
 build/san/%.o: %.c $(ASN_GEN) $(wildcard ca/*.h policy/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_SAN) -c -o $@ $<
+	@echo "  CC    $@"
+	@$(CC) $(CFLAGS_SAN) -c -o $@ $<
 
 build/rel/libsignet.a: $(OBJ)
-	ar rcs $@ $^
+	@echo "  AR    $@"
+	@ar rcs $@ $^
 
 build/san/libsignet.a: $(SAN_OBJ)
-	ar rcs $@ $^
+	@echo "  AR    $@"
+	@ar rcs $@ $^
 
 bin/signet: $(MAIN_OBJ) build/rel/libsignet.a
 	@mkdir -p $(@D)
-	$(CC) -rdynamic -o $@ $^ $(LDLIBS)
+	@echo "  CC    $@"
+	@$(CC) -rdynamic -o $@ $^ $(LDLIBS)
 
 bin/signet-san: $(MAIN_SAN) build/san/libsignet.a
 	@mkdir -p $(@D)
-	$(CC) -fsanitize=address,undefined -rdynamic -o $@ $^ $(LDLIBS)
+	@echo "  CC    $@"
+	@$(CC) -fsanitize=address,undefined -rdynamic -o $@ $^ $(LDLIBS)
 
 bin/policy/%.so: policy/%.c policy/policy.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_REL) -shared -o $@ $<
+	@echo "  CC    $@"
+	@$(CC) $(CFLAGS_REL) -shared -o $@ $<
 
 build/rel/testmod/%.so: tests/policy/%.c policy/policy.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_REL) -Ipolicy -shared -o $@ $<
+	@echo "  CC    $@"
+	@$(CC) $(CFLAGS_REL) -Ipolicy -shared -o $@ $<
 
 build/rel/unit/%: tests/unit/%.c build/rel/libsignet.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_REL) -Itests/unit -o $@ $< build/rel/libsignet.a $(LDLIBS) -lcmocka
+	@echo "  CC    $@"
+	@$(CC) $(CFLAGS_REL) -Itests/unit -o $@ $< build/rel/libsignet.a $(LDLIBS) -lcmocka
 
 build/san/unit/%: tests/unit/%.c build/san/libsignet.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_SAN) -Itests/unit -o $@ $< build/san/libsignet.a $(LDLIBS) -lcmocka
+	@echo "  CC    $@"
+	@$(CC) $(CFLAGS_SAN) -Itests/unit -o $@ $< build/san/libsignet.a $(LDLIBS) -lcmocka
 
 build/rel/bench/%: tests/bench/%.c build/rel/libsignet.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_REL) -o $@ $< build/rel/libsignet.a $(LDLIBS)
+	@echo "  CC    $@"
+	@$(CC) $(CFLAGS_REL) -o $@ $< build/rel/libsignet.a $(LDLIBS)
 
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(ASN_GEN)
 	@mkdir -p $(@D)
-	clang $(filter-out -Werror,$(CFLAGS_BASE)) -O1 -fsanitize=fuzzer,address,undefined \
+	@echo "  FUZZ  $@"
+	@clang $(filter-out -Werror,$(CFLAGS_BASE)) -O1 -fsanitize=fuzzer,address,undefined \
 		-o $@ $< $(LIB_SRC) $(ASN_GEN) $(LDLIBS)
 
-web:
-	@if [ -f web/Makefile ]; then $(MAKE) -C web; fi
+web: build/rel/libsignet.a
+	$(MAKE) -C web
 
 deps:
 	bash scripts/install-deps.sh

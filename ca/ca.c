@@ -179,7 +179,9 @@ ca_issue_tx(struct ca *ca, struct store *st, const struct ca_subject *s,
 	}
 	snprintf(detail, sizeof(detail), "serial=%s profile=%s key=%s days=%u",
 	    out->serial_hex, row.profile, ki->name, spec.days);
-	if (audit_append(st, actor, "cert.issue", s->email, detail, e) != 0)
+	if (audit_append(st, actor, "cert.issue", s->email, detail, e) != 0 ||
+	    store_publish_enqueue(st, "cert.issue", out->serial_hex, s->email,
+	    e) != 0)
 		goto fail;
 	return 0;
 fail:

@@ -353,6 +353,21 @@ store_cert_count(struct store *s, int64_t *n, struct err *e)
 }
 
 int
+store_publish_enqueue(struct store *s, const char *kind, const char *ref,
+    const char *email, struct err *e)
+{
+	const char	*v[3] = { kind, ref != NULL ? ref : "", email };
+	PGresult	*r;
+
+	r = q(s, "INSERT INTO publish_jobs (kind, ref, email) "
+	    "VALUES ($1, $2, $3)", 3, v, NULL, NULL, e);
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+int
 store_audit_head(struct store *s, int64_t *seq, uint8_t hash[32],
     struct err *e)
 {

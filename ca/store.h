@@ -65,6 +65,14 @@ int	store_cert_get(struct store *, const char *serial, store_cert_fn fn,
 /* Counts rows in certificates (for tests of "nothing changed"). */
 int	store_cert_count(struct store *, int64_t *n, struct err *e);
 
+/*
+ * Queues a publish job inside the caller's transaction (sql/003_publish.sql).
+ * kind: "cert.issue", "cert.revoke", "cert.expire", "crl" or "ca";
+ * ref: the serial (cert.*) or CRL number; email: the mailbox, or NULL.
+ */
+int	store_publish_enqueue(struct store *, const char *kind, const char *ref,
+	    const char *email, struct err *e);
+
 struct audit_rec {
 	int64_t		 seq;
 	int64_t		 at_us;
