@@ -38,7 +38,7 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(patsubst tests/bench/%.c,build/rel/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps test unit unit-san fuzz bench run stop clean
+.PHONY: all deps test unit unit-san fuzz bench run stop clean web
 .SECONDARY:
 
 all: bin/signet $(POLICY_SO) $(TESTMOD_SO) $(UNIT_BIN) $(BENCH_BIN) web
