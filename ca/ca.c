@@ -107,7 +107,7 @@ ca_free(struct ca *ca)
 	if (ca->crt != NULL)
 		gnutls_x509_crt_deinit(ca->crt);
 	if (ca->key != NULL)
-		gnutls_privkey_deinit(ca->key);
+		cakey_free(ca->key);
 	gnutls_free(ca->crt_der.data);
 	free(ca);
 }

@@ -244,7 +244,7 @@ cmd_setup(struct cli *c, int argc, char **argv)
 out:
 	gnutls_free(der.data);
 	if (key != NULL)
-		gnutls_privkey_deinit(key);
+		cakey_free(key);
 	return rc;
 }
 
@@ -291,7 +291,7 @@ cmd_install_ca(struct cli *c, int argc, char **argv)
 	rc = print_fingerprints(&der);
 out:
 	if (key != NULL)
-		gnutls_privkey_deinit(key);
+		cakey_free(key);
 	gnutls_free(der.data);
 	free(dst);
 	return rc;
