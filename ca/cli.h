@@ -16,6 +16,7 @@ struct cli {
 	struct config	*cfg;		/* loaded on demand */
 	struct store	*st;		/* opened on demand */
 	char		 actor[96];	/* who the audit log names */
+	int		 any_schema;	/* migrate, setup: an old schema is fine */
 };
 
 /* Exit codes: 0 ok, 1 failure, 2 usage. */
@@ -46,5 +47,22 @@ int	cmd_list(struct cli *, int argc, char **argv);
 int	cmd_show(struct cli *, int argc, char **argv);
 int	cmd_export(struct cli *, int argc, char **argv);
 int	cmd_audit(struct cli *, int argc, char **argv);
+int	cmd_publish(struct cli *, int argc, char **argv);
+int	cmd_ca_serve(struct cli *, int argc, char **argv);
+int	cmd_kra(struct cli *, int argc, char **argv);
+int	cmd_enroll(struct cli *, int argc, char **argv);
+int	cmd_pickup(struct cli *, int argc, char **argv);
+int	cmd_request(struct cli *, int argc, char **argv);
+int	cmd_policy(struct cli *, int argc, char **argv);
+int	cmd_operator(struct cli *, int argc, char **argv);
+/* Logs in as an operator (name or $SIGNET_OPERATOR; password from pwfile,
+ * $SIGNET_OPERATOR_PASSWORD_FILE or the terminal); sets c->actor to
+ * "operator:NAME" and role. Prints and returns -1 on failure. */
+int	cli_operator(struct cli *, const char *name, const char *pwfile,
+	    char role[32]);
+int	cmd_revoke(struct cli *, int argc, char **argv);
+int	cmd_crl(struct cli *, int argc, char **argv);
+int	cmd_ocsp_signer(struct cli *, int argc, char **argv);
+int	cmd_ocsp_refresh(struct cli *, int argc, char **argv);
 
 #endif

@@ -70,6 +70,7 @@ record_ca(struct cli *c, const gnutls_datum_t *der, const char *action)
 	if (store_begin(c->st, &e) != 0 ||
 	    store_ca_put(c->st, (char *)dn.data, der->data, der->size, &e) != 0 ||
 	    audit_append(c->st, c->actor, action, (char *)dn.data, "", &e) != 0 ||
+	    store_publish_enqueue(c->st, "ca", "", NULL, &e) != 0 ||
 	    store_commit(c->st, &e) != 0) {
 		store_rollback(c->st);
 		cli_fail("%s", e.msg);
@@ -204,6 +205,7 @@ cmd_setup(struct cli *c, int argc, char **argv)
 	}
 	if (config_write_default(c->home, &ci, &e) != 0)
 		return cli_fail("%s", e.msg);
+	c->any_schema = 1;
 	if (cli_store(c) != 0)
 		return 1;
 	if (store_migrate(c->st, &applied, &e) != 0)
@@ -386,6 +388,7 @@ cmd_migrate(struct cli *c, int argc, char **argv)
 
 	if (argc != 1)
 		return cli_usage("migrate");
+	c->any_schema = 1;
 	if (cli_store(c) != 0)
 		return 1;
 	if (store_migrate(c->st, &applied, &e) != 0 ||

@@ -14,6 +14,7 @@
 #include <gnutls/gnutls.h>
 
 #include "cli.h"
+#include "migrations.h"
 #include "pgctl.h"
 
 static const struct {
@@ -31,6 +32,18 @@ static const struct {
 	{ "show",	cmd_show,	"show one certificate" },
 	{ "export",	cmd_export,	"write a certificate as PEM, DER or PKCS#7" },
 	{ "audit",	cmd_audit,	"verify the audit chain" },
+	{ "publish",	cmd_publish,	"publish certificates to LDAP and the web (status, retry)" },
+	{ "ca-serve",	cmd_ca_serve,	"run the CA: decide and issue requests" },
+	{ "kra",	cmd_kra,	"key recovery: ceremonies, escrow, recoveries" },
+	{ "enroll",	cmd_enroll,	"dual enrolment: signing CSR + escrowed encryption key" },
+	{ "pickup",	cmd_pickup,	"PKCS#12 of a server-made key, once issued" },
+	{ "request",	cmd_request,	"submit, list, show, approve, deny requests" },
+	{ "policy",	cmd_policy,	"check what the policy would decide (dry run)" },
+	{ "operator",	cmd_operator,	"add, list, disable PKI operators" },
+	{ "revoke",	cmd_revoke,	"revoke a certificate with a reason" },
+	{ "crl",	cmd_crl,	"make and store a CRL now" },
+	{ "ocsp-signer", cmd_ocsp_signer, "issue a new OCSP responder certificate now" },
+	{ "ocsp-refresh", cmd_ocsp_refresh, "pre-sign due OCSP responses (--watch: keep at it)" },
 };
 
 int
@@ -84,6 +97,16 @@ cli_store(struct cli *c)
 	free(ci);
 	if (c->st == NULL)
 		return cli_fail("%s", e.msg), -1;
+	if (!c->any_schema) {
+		int have, want = migrations[migrations_count - 1].version;
+
+		if (store_schema_version(c->st, &have, &e) != 0)
+			return cli_fail("%s", e.msg), -1;
+		if (have < want)
+			return cli_fail("the database schema is at version %d; "
+			    "this signet needs %d: run `signet migrate`", have,
+			    want), -1;
+	}
 	return 0;
 }
 
