@@ -9,9 +9,11 @@
  */
 #define _GNU_SOURCE	/* memmem */
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/pkcs12.h>
 #include <gnutls/x509.h>
@@ -68,8 +70,8 @@ p12_bag_attrs(gnutls_pkcs12_bag_t bag, int idx, const gnutls_datum_t *id,
 	return 0;
 }
 
-int
-p12_build(gnutls_x509_privkey_t key, const gnutls_datum_t *chain,
+static int
+p12_build_once(gnutls_x509_privkey_t key, const gnutls_datum_t *chain,
     size_t n, const char *password, enum p12_format fmt,
     const char *friendly, gnutls_datum_t *out, struct err *e)
 {
@@ -206,4 +208,132 @@ out:
 		free(crts);
 	}
 	return rc;
+}
+
+/*
+ * gpgsm 2.2 derives 3DES keys with the RFC 7292 Appendix B KDF, but its
+ * update step I_j = (I_j + B + 1) mod 2^512 writes the sum back with
+ * gcry_mpi_print(GCRYMPI_FMT_USG), which drops leading zero octets without
+ * padding. When a sum's first octet is zero, gpgsm derives the wrong key
+ * and cannot open the file: about 1 file in 60. This replays gpgsm's
+ * derivation (one update, then the second hash round a 24-octet key
+ * needs) and says whether a salt is safe for it.
+ */
+static int
+gpgsm_kdf_safe(const char *pw, const uint8_t *salt, size_t saltlen,
+    unsigned iter)
+{
+	uint8_t			 buf[64 + 128], a[20];
+	size_t			 i, j, pwlen = strlen(pw);
+	unsigned		 k, carry;
+	int			 safe = 1;
+
+	if (saltlen == 0 || iter == 0)
+		return 0;
+	memset(buf, 1, 64);				/* D: ID 1, key */
+	for (i = 0; i < 64; i++)			/* S */
+		buf[64 + i] = salt[i % saltlen];
+	for (i = j = 0; i < 64; i += 2) {		/* P, as gpgsm builds it */
+		buf[128 + i] = 0;
+		buf[128 + i + 1] = j < pwlen ? (uint8_t)pw[j] : 0;
+		j = j < pwlen ? j + 1 : 0;
+	}
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA1, buf, sizeof(buf), a) < 0)
+		return 0;
+	for (k = 1; k < iter; k++)
+		if (gnutls_hash_fast(GNUTLS_DIG_SHA1, a, sizeof(a), a) < 0)
+			return 0;
+	/* B = A repeated; each I_j + B + 1 must not start with 0x00 */
+	for (j = 64; j < 192; j += 64) {
+		carry = 1;
+		for (i = 64; i-- > 0; ) {
+			carry += buf[j + i] + a[i % 20];
+			buf[j + i] = carry & 0xff;
+			carry >>= 8;
+		}
+		if (buf[j] == 0)
+			safe = 0;
+	}
+	gnutls_memset(buf, 0, sizeof(buf));
+	gnutls_memset(a, 0, sizeof(a));
+	return safe;
+}
+
+/* Every 3DES salt in the file is one gpgsm 2.2 derives correctly. */
+static int
+p12_gpgsm_safe(const gnutls_datum_t *der, const char *pw)
+{
+	gnutls_pkcs12_t		p12 = NULL;
+	gnutls_pkcs12_bag_t	bag = NULL;
+	gnutls_datum_t		data;
+	char			salt[64];
+	unsigned		schema, cipher, iter, saltlen, b, k;
+	char			*oid = NULL;
+	int			safe = 0, nel;
+
+	if (gnutls_pkcs12_init(&p12) < 0 ||
+	    gnutls_pkcs12_import(p12, der, GNUTLS_X509_FMT_DER, 0) < 0)
+		goto out;
+	for (b = 0; ; b++) {
+		if (gnutls_pkcs12_bag_init(&bag) < 0)
+			goto out;
+		if (gnutls_pkcs12_get_bag(p12, (int)b, bag) < 0)
+			break;
+		saltlen = sizeof(salt);
+		if (gnutls_pkcs12_bag_get_type(bag, 0) ==
+		    GNUTLS_BAG_ENCRYPTED) {
+			if (gnutls_pkcs12_bag_enc_info(bag, &schema, &cipher,
+			    salt, &saltlen, &iter, &oid) < 0 ||
+			    !gpgsm_kdf_safe(pw, (uint8_t *)salt, saltlen, iter))
+				goto out;
+			gnutls_free(oid);
+			oid = NULL;
+		}
+		nel = gnutls_pkcs12_bag_get_count(bag);
+		for (k = 0; nel > 0 && k < (unsigned)nel; k++) {
+			if (gnutls_pkcs12_bag_get_type(bag, k) !=
+			    GNUTLS_BAG_PKCS8_ENCRYPTED_KEY)
+				continue;
+			saltlen = sizeof(salt);
+			if (gnutls_pkcs12_bag_get_data(bag, k, &data) < 0 ||
+			    gnutls_pkcs8_info(&data, GNUTLS_X509_FMT_DER,
+			    &schema, &cipher, salt, &saltlen, &iter, &oid) < 0 ||
+			    !gpgsm_kdf_safe(pw, (uint8_t *)salt, saltlen, iter))
+				goto out;
+			gnutls_free(oid);
+			oid = NULL;
+		}
+		gnutls_pkcs12_bag_deinit(bag);
+		bag = NULL;
+	}
+	safe = 1;
+out:
+	gnutls_free(oid);
+	gnutls_pkcs12_bag_deinit(bag);
+	gnutls_pkcs12_deinit(p12);
+	return safe;
+}
+
+int
+p12_build(gnutls_x509_privkey_t key, const gnutls_datum_t *chain,
+    size_t n, const char *password, enum p12_format fmt,
+    const char *friendly, gnutls_datum_t *out, struct err *e)
+{
+	int	tries;
+
+	for (tries = 0; tries < 32; tries++) {
+		if (p12_build_once(key, chain, n, password, fmt, friendly, out,
+		    e) != 0)
+			return -1;
+		/* the compatible format exists for gpgsm 2.2: make sure it
+		 * can open this one (new random salts on each try) */
+		if (fmt != P12_COMPATIBLE || p12_gpgsm_safe(out, password))
+			return 0;
+		gnutls_memset(out->data, 0, out->size);
+		gnutls_free(out->data);
+		out->data = NULL;
+		out->size = 0;
+	}
+	return err_set(e, "could not build a PKCS#12 file that gpgsm 2.2 "
+	    "reads");
 }
