@@ -6,6 +6,7 @@
 #include <gnutls/crypto.h>
 
 #include "asn.h"
+#include "cert.h"
 
 extern const asn1_static_node pkix_asn1_tab[];
 
@@ -209,6 +210,8 @@ static const struct {
 	  "1.2.840.10045.4.3.2", { 0x2a,0x86,0x48,0xce,0x3d,0x04,0x03,0x02 }, 8 },
 	{ GNUTLS_PK_ECDSA, GNUTLS_DIG_SHA384, GNUTLS_SIGN_ECDSA_SHA384,
 	  "1.2.840.10045.4.3.3", { 0x2a,0x86,0x48,0xce,0x3d,0x04,0x03,0x03 }, 8 },
+	{ GNUTLS_PK_ECDSA, GNUTLS_DIG_SHA512, GNUTLS_SIGN_ECDSA_SHA512,
+	  "1.2.840.10045.4.3.4", { 0x2a,0x86,0x48,0xce,0x3d,0x04,0x03,0x04 }, 8 },
 	{ GNUTLS_PK_RSA, GNUTLS_DIG_SHA256, GNUTLS_SIGN_RSA_SHA256,
 	  "1.2.840.113549.1.1.11",
 	  { 0x2a,0x86,0x48,0x86,0xf7,0x0d,0x01,0x01,0x0b }, 9 },
@@ -230,9 +233,9 @@ asn_sigalg(gnutls_privkey_t key, struct asn_sigalg *sa, struct err *e)
 	if (pk != GNUTLS_PK_RSA && pk != GNUTLS_PK_ECDSA)
 		return err_set(e, "signing key type %s is not supported "
 		    "(RSA or ECDSA)", gnutls_pk_get_name(pk));
-	hash = (pk == GNUTLS_PK_RSA && bits >= 3072) ||
-	    (pk == GNUTLS_PK_ECDSA && bits >= 384) ?
-	    GNUTLS_DIG_SHA384 : GNUTLS_DIG_SHA256;
+	/* the same rule as certificates: S/MIME BR 7.1.3.2 */
+	if (cert_sig_hash(key, &hash, e) != 0)
+		return -1;
 	for (i = 0; i < sizeof(sigalgs) / sizeof(sigalgs[0]); i++) {
 		if (sigalgs[i].pk != (gnutls_pk_algorithm_t)pk ||
 		    sigalgs[i].hash != hash)

@@ -15,6 +15,7 @@
 #include <gnutls/x509-ext.h>
 
 #include "cacert.h"
+#include "cert.h"
 
 #define CACERT_SERIAL_LEN	16
 #define CACERT_KEYID_MAX	64
@@ -22,81 +23,7 @@
 /* anyExtendedKeyUsage, RFC 5280 4.2.1.12. */
 #define CACERT_OID_ANY_EKU	"2.5.29.37.0"
 
-/* Bit length of an RSA modulus, from the public key itself. */
-static int
-cacert_rsa_bits(gnutls_pubkey_t pub, unsigned *bits)
-{
-	gnutls_datum_t	m = { NULL, 0 }, ex = { NULL, 0 };
-	unsigned	i = 0, top;
 
-	if (gnutls_pubkey_export_rsa_raw2(pub, &m, &ex, 0) < 0)
-		return -1;
-	while (i < m.size && m.data[i] == 0)
-		i++;
-	*bits = 0;
-	if (i < m.size) {
-		*bits = (m.size - i) * 8;
-		for (top = m.data[i]; !(top & 0x80); top <<= 1)
-			(*bits)--;
-	}
-	gnutls_free(m.data);
-	gnutls_free(ex.data);
-	return *bits == 0 ? -1 : 0;
-}
-
-/*
- * The signature hash follows the key's strength (NIST SP 800-57 pt 1
- * table 3): SHA-384 for P-384, P-521 and RSA >= 3072, SHA-256 for the
- * rest. SHA-1 is never used (S/MIME BR 7.1.3.2).
- */
-static int
-cacert_sig_hash(gnutls_privkey_t key, gnutls_digest_algorithm_t *dig,
-    struct err *e)
-{
-	gnutls_pubkey_t		pub = NULL;
-	gnutls_ecc_curve_t	curve = GNUTLS_ECC_CURVE_INVALID;
-	unsigned		bits = 0;
-	int			alg, ret, rc = -1;
-
-	/*
-	 * The size comes from the public key's parameters: a key from a
-	 * PKCS#11 token reports 0 bits through get_pk_algorithm().
-	 */
-	if ((ret = gnutls_pubkey_init(&pub)) < 0 ||
-	    (ret = gnutls_pubkey_import_privkey(pub, key, 0, 0)) < 0) {
-		err_set(e, "reading the CA public key: %s",
-		    gnutls_strerror(ret));
-		goto out;
-	}
-	alg = gnutls_pubkey_get_pk_algorithm(pub, &bits);
-	if (alg == GNUTLS_PK_RSA) {
-		if (bits == 0 && cacert_rsa_bits(pub, &bits) == -1) {
-			err_set(e, "reading the CA public key: unreadable "
-			    "RSA modulus");
-			goto out;
-		}
-		*dig = bits >= 3072 ? GNUTLS_DIG_SHA384 : GNUTLS_DIG_SHA256;
-	} else if (alg == GNUTLS_PK_ECDSA) {
-		if ((ret = gnutls_pubkey_export_ecc_raw2(pub, &curve, NULL,
-		    NULL, 0)) < 0) {
-			err_set(e, "reading the CA public key: %s",
-			    gnutls_strerror(ret));
-			goto out;
-		}
-		*dig = curve == GNUTLS_ECC_CURVE_SECP384R1 ||
-		    curve == GNUTLS_ECC_CURVE_SECP521R1 ?
-		    GNUTLS_DIG_SHA384 : GNUTLS_DIG_SHA256;
-	} else {
-		err_set(e, "the CA key is %s; S/MIME BR 6.1.5 allows only "
-		    "RSA and ECDSA", alg < 0 ? "unreadable" :
-		    gnutls_pk_get_name(alg));
-		goto out;
-	}
-	rc = 0;
-out:
-	gnutls_pubkey_deinit(pub);
-	return rc;
-}
 
 /*
  * Reads one DER header at *p (within end): checks the tag, returns the
@@ -215,7 +142,7 @@ cacert_self_signed(gnutls_privkey_t key, const char *cn, unsigned days,
 	if (days == 0)
 		return err_set(e, "the CA certificate needs a validity of at "
 		    "least one day");
-	if (cacert_sig_hash(key, &dig, e) == -1)
+	if (cert_sig_hash(key, &dig, e) == -1)
 		return -1;
 	if ((ret = gnutls_x509_crt_init(&crt)) < 0 ||
 	    (ret = gnutls_pubkey_init(&pub)) < 0) {
@@ -339,7 +266,7 @@ cacert_csr(gnutls_privkey_t key, const char *cn, gnutls_datum_t *pem,
 
 	pem->data = NULL;
 	pem->size = 0;
-	if (cacert_sig_hash(key, &dig, e) == -1)
+	if (cert_sig_hash(key, &dig, e) == -1)
 		return -1;
 	if ((ret = gnutls_x509_crq_init(&crq)) < 0 ||
 	    (ret = gnutls_pubkey_init(&pub)) < 0) {

@@ -174,25 +174,71 @@ cert_email_check(const char *email, struct err *e)
 	return 0;
 }
 
-gnutls_digest_algorithm_t
-cert_sig_hash(gnutls_privkey_t key)
+/* Bit length of an RSA modulus, from the public key itself. */
+static int
+rsa_bits(gnutls_pubkey_t pub, unsigned *bits)
 {
-	unsigned	bits = 0;
-	int		alg;
+	gnutls_datum_t	m = { NULL, 0 }, ex = { NULL, 0 };
+	unsigned	i = 0, top;
 
-	alg = gnutls_privkey_get_pk_algorithm(key, &bits);
-	/*
-	 * S/MIME BR 7.1.3.2.2: ECDSA P-256 with SHA-256, P-384 with SHA-384,
-	 * P-521 with SHA-512 (the curve fixes the hash, SHA-384 with P-521
-	 * is not an allowed pairing).
-	 */
-	if (alg == GNUTLS_PK_ECDSA)
-		return bits >= 521 ? GNUTLS_DIG_SHA512 :
-		    bits >= 384 ? GNUTLS_DIG_SHA384 : GNUTLS_DIG_SHA256;
-	/* S/MIME BR 7.1.3.2.1: RSA with SHA-256/384/512; match the strength. */
-	if ((alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_RSA_PSS) && bits >= 3072)
-		return GNUTLS_DIG_SHA384;
-	return GNUTLS_DIG_SHA256;
+	if (gnutls_pubkey_export_rsa_raw2(pub, &m, &ex, 0) < 0)
+		return -1;
+	while (i < m.size && m.data[i] == 0)
+		i++;
+	*bits = 0;
+	if (i < m.size) {
+		*bits = (m.size - i) * 8;
+		for (top = m.data[i]; !(top & 0x80); top <<= 1)
+			(*bits)--;
+	}
+	gnutls_free(m.data);
+	gnutls_free(ex.data);
+	return *bits == 0 ? -1 : 0;
+}
+
+int
+cert_sig_hash(gnutls_privkey_t key, gnutls_digest_algorithm_t *dig,
+    struct err *e)
+{
+	gnutls_pubkey_t		pub = NULL;
+	gnutls_ecc_curve_t	curve = GNUTLS_ECC_CURVE_INVALID;
+	unsigned		bits = 0;
+	int			alg, ret, rc = -1;
+
+	if ((ret = gnutls_pubkey_init(&pub)) < 0 ||
+	    (ret = gnutls_pubkey_import_privkey(pub, key, 0, 0)) < 0) {
+		err_set(e, "reading the CA public key: %s", gnutls_strerror(ret));
+		goto out;
+	}
+	alg = gnutls_pubkey_get_pk_algorithm(pub, &bits);
+	if (alg == GNUTLS_PK_RSA) {
+		/* S/MIME BR 7.1.3.2.1: match the hash to the key's strength */
+		if (bits == 0 && rsa_bits(pub, &bits) == -1) {
+			err_set(e, "reading the CA public key: unreadable RSA "
+			    "modulus");
+			goto out;
+		}
+		*dig = bits >= 3072 ? GNUTLS_DIG_SHA384 : GNUTLS_DIG_SHA256;
+	} else if (alg == GNUTLS_PK_ECDSA) {
+		if ((ret = gnutls_pubkey_export_ecc_raw2(pub, &curve, NULL,
+		    NULL, 0)) < 0) {
+			err_set(e, "reading the CA public key: %s",
+			    gnutls_strerror(ret));
+			goto out;
+		}
+		/* S/MIME BR 7.1.3.2.2: the curve fixes the hash */
+		*dig = curve == GNUTLS_ECC_CURVE_SECP521R1 ? GNUTLS_DIG_SHA512 :
+		    curve == GNUTLS_ECC_CURVE_SECP384R1 ? GNUTLS_DIG_SHA384 :
+		    GNUTLS_DIG_SHA256;
+	} else {
+		err_set(e, "the CA key is %s; S/MIME BR 6.1.5 allows only RSA "
+		    "and ECDSA", alg < 0 ? "unreadable" : gnutls_pk_get_name(alg));
+		goto out;
+	}
+	rc = 0;
+out:
+	gnutls_pubkey_deinit(pub);
+	return rc;
 }
 
 /* S/MIME BR 7.1.2.3(b),(c): CRL and AIA URLs use the http scheme. */
@@ -556,6 +602,7 @@ cert_issue(const struct cert_issuer *issuer, const struct cert_spec *spec,
     gnutls_datum_t *der, struct err *e)
 {
 	gnutls_x509_crt_t	crt = NULL;
+	gnutls_digest_algorithm_t hash;
 	time_t			nb = 0, na = 0;
 	unsigned		usage = 0;
 	int			r, rc = -1;
@@ -589,8 +636,11 @@ cert_issue(const struct cert_issuer *issuer, const struct cert_spec *spec,
 		goto out;
 	/* The issuer DN is copied from the CA certificate's subject by
 	 * gnutls, octet for octet (RFC 5280 4.1.2.4, 7.1 name chaining). */
+	hash = issuer->hash;
+	if (hash == 0 && cert_sig_hash(issuer->key, &hash, e) != 0)
+		goto out;
 	if ((r = gnutls_x509_crt_privkey_sign(crt, issuer->crt, issuer->key,
-	    cert_sig_hash(issuer->key), 0)) < 0) {
+	    hash, 0)) < 0) {
 		err_set(e, "signing the certificate: %s", gnutls_strerror(r));
 		goto out;
 	}

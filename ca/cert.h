@@ -31,6 +31,7 @@ struct cert_issuer {
 	const char		*issuer_url;	/* http:// caIssuers, or NULL */
 	const char		*policy_oid;	/* e.g. 2.23.140.1.5.1.3 */
 	int			 non_repudiation; /* add nonRepudiation on signing */
+	gnutls_digest_algorithm_t hash;		/* 0: cert_sig_hash(key) */
 };
 
 /* What is certified. Subject and SAN come from here, never from a CSR. */
@@ -56,8 +57,13 @@ int	cert_issue(const struct cert_issuer *issuer, const struct cert_spec *spec,
  * domain, RFC 5321 4.1.2 dot-atom subset, at most 254 octets). */
 int	cert_email_check(const char *email, struct err *e);
 
-/* The signature hash to use with a CA key: SHA-384 for P-384/P-521 and
- * RSA >= 3072, otherwise SHA-256. Never SHA-1. */
-gnutls_digest_algorithm_t cert_sig_hash(gnutls_privkey_t key);
+/*
+ * The signature hash for a CA key (S/MIME BR 7.1.3.2): ECDSA P-256 with
+ * SHA-256, P-384 with SHA-384, P-521 with SHA-512; RSA >= 3072 bits with
+ * SHA-384, else SHA-256. Never SHA-1. Read from the public half, since a
+ * key in a PKCS#11 token reports no size of its own.
+ */
+int	cert_sig_hash(gnutls_privkey_t key, gnutls_digest_algorithm_t *dig,
+	    struct err *e);
 
 #endif
