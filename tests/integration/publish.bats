@@ -1,0 +1,275 @@
+#!/usr/bin/env bats
+# The publisher (signet publish) against a real slapd (scripts/slapd.sh)
+# and a web directory tree: what Thunderbird and Outlook find in the
+# directory, what a static web server serves, and that a directory outage
+# neither blocks issuance nor loses a change.
+
+load lib
+
+BASE=dc=example,dc=com
+
+setup_file() {
+	export W="$BATS_FILE_TMPDIR"
+	export LD="$W/ldap"
+	bash "$ROOT/scripts/slapd.sh" start "$LD" >/dev/null
+	export LPORT=$(cat "$LD/port")
+	export URI="ldap://127.0.0.1:$LPORT"
+	export H=$(new_home publish)
+	sg "$H" setup --cn "Publish Test CA" >/dev/null
+	cat >>"$H/signet.conf" <<EOF
+
+[publish]
+retry_base = 1
+retry_max = 2
+sweep = 1
+
+[publish.ldap.demo]
+uri = $URI
+bind = simple
+bind_dn = cn=admin,$BASE
+password_file = $LD/admin.pw
+base_dn = $BASE
+ca_dn = cn=Signet CA,$BASE
+create_ca_entry = yes
+timeout = 3
+
+[publish.web.site]
+root = pub
+EOF
+	make_csr ecdsa-p256 "$W/k.csr"
+	# A certificate from another CA, already on alice's entry (in both
+	# attributes) before Signet publishes anything.
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$W/foreign-ca.key" -subj "/CN=Foreign CA" -days 30 \
+	    -out "$W/foreign-ca.pem" 2>/dev/null
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$W/foreign.key" -subj "/CN=alice@example.com" \
+	    -out "$W/foreign.csr" 2>/dev/null
+	openssl x509 -req -in "$W/foreign.csr" -CA "$W/foreign-ca.pem" \
+	    -CAkey "$W/foreign-ca.key" -CAcreateserial -days 30 \
+	    -outform DER -out "$W/foreign.der" 2>/dev/null
+	openssl x509 -inform DER -in "$W/foreign.der" -out "$W/foreign.pem"
+	openssl crl2pkcs7 -nocrl -certfile "$W/foreign.pem" -outform DER \
+	    -out "$W/foreign.p7c"
+	ldapmodify -x -H "$URI" -D "cn=admin,$BASE" -y "$LD/admin.pw" >/dev/null <<EOF
+dn: uid=alice,ou=people,$BASE
+changetype: modify
+add: userCertificate;binary
+userCertificate;binary:< file://$W/foreign.der
+-
+add: userSMIMECertificate
+userSMIMECertificate:< file://$W/foreign.p7c
+EOF
+}
+
+teardown_file() {
+	[ -f "$W/daemon.pid" ] && kill "$(cat "$W/daemon.pid")" 2>/dev/null
+	stop_home "$H"
+	bash "$ROOT/scripts/slapd.sh" stop "$LD" >/dev/null 2>&1 || true
+}
+
+# vals MAIL ATTR: the attribute's values on the person's entry, base64,
+# one per line (ldapsearch prints binary values as "attr:: base64").
+vals() {
+	ldapsearch -x -LLL -o ldif-wrap=no -H "$URI" -b "$BASE" "(mail=$1)" "$2" |
+	    awk -v a="$2" 'tolower($1) == tolower(a) "::" { print $2 }'
+}
+
+# issue MAIL [PROFILE]: prints the new serial.
+issue() {
+	sg "$H" issue --csr "$W/k.csr" --email "$1" --profile "${2:-signing}" \
+	    --out "$W/last.pem" | awk '{ print $2 }'
+}
+
+der_b64() { sg "$H" export "$1" --format der --out "$W/x.der" >/dev/null && base64 -w0 "$W/x.der"; }
+
+# p7_fps B64: the SHA-256 fingerprints of the certificates in a base64
+# PKCS#7, sorted; fps SERIAL...: the same for Signet certificates, plus
+# the CA certificate.
+p7_fps() {
+	echo "$1" | base64 -d | openssl pkcs7 -inform DER -print_certs |
+	    awk '/BEGIN CERT/ { c = "openssl x509 -noout -fingerprint -sha256" }
+		c { print | c } /END CERT/ { close(c); c = "" }' | sort
+}
+fps() {
+	{
+		for s in "$@"; do
+			sg "$H" export "$s" --format der --out "$W/f.der" >/dev/null
+			openssl x509 -inform DER -in "$W/f.der" -noout -fingerprint -sha256
+		done
+		openssl x509 -in "$H/ca.pem" -noout -fingerprint -sha256
+	} | sort
+}
+
+foreign_survives() {
+	vals alice@example.com 'userCertificate;binary' | grep -qxF "$(base64 -w0 "$W/foreign.der")"
+	vals alice@example.com userSMIMECertificate | grep -qxF "$(base64 -w0 "$W/foreign.p7c")"
+}
+
+@test "issue: alice's entry holds the certificate and a PKCS#7 of it, byte for byte" {
+	s1=$(issue alice@example.com)
+	echo "$s1" >"$W/s1"
+	run sg "$H" publish --once
+	[ "$status" -eq 0 ]
+	[[ "$output" == "published 2 jobs; 0 failed"* ]]	# ca + cert.issue
+	vals alice@example.com 'userCertificate;binary' | grep -qxF "$(der_b64 "$s1")"
+	# userSMIMECertificate: a certs-only SignedData with id-data content
+	# (RFC 8551 3.2.2) holding exactly alice's certificate and the CA
+	p7=$(vals alice@example.com userSMIMECertificate | grep -vxF "$(base64 -w0 "$W/foreign.p7c")")
+	[ "$(echo "$p7" | wc -l)" -eq 1 ]
+	echo "$p7" | base64 -d | openssl asn1parse -inform DER | grep -q ":pkcs7-data"
+	[ "$(p7_fps "$p7")" = "$(fps "$s1")" ]
+	[[ "$(echo "$p7" | base64 -d | openssl pkcs7 -inform DER -print_certs)" == *"$(openssl x509 -in "$W/last.pem")"* ]]
+	foreign_survives
+}
+
+@test "the CA entry is created as applicationProcess + pkiCA with the CA certificate" {
+	run ldapsearch -x -LLL -o ldif-wrap=no -H "$URI" -b "cn=Signet CA,$BASE" -s base objectClass 'cACertificate;binary'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"objectClass: applicationProcess"* ]]
+	[[ "$output" == *"objectClass: pkiCA"* ]]
+	got=$(echo "$output" | awk '$1 == "cACertificate;binary::" { print $2 }')
+	[ "$got" = "$(openssl x509 -in "$H/ca.pem" -outform DER | base64 -w0)" ]
+}
+
+@test "a second certificate for the same person is added, not substituted" {
+	s2=$(issue alice@example.com encryption)
+	echo "$s2" >"$W/s2"
+	sg "$H" publish --once
+	run vals alice@example.com 'userCertificate;binary'
+	[ "${#lines[@]}" -eq 3 ]	# foreign + two of Signet's
+	echo "$output" | grep -qxF "$(der_b64 "$(cat "$W/s1")")"
+	echo "$output" | grep -qxF "$(der_b64 "$s2")"
+	p7=$(vals alice@example.com userSMIMECertificate | grep -vxF "$(base64 -w0 "$W/foreign.p7c")")
+	[ "$(echo "$p7" | wc -l)" -eq 1 ]
+	[ "$(p7_fps "$p7")" = "$(fps "$(cat "$W/s1")" "$s2")" ]
+	foreign_survives
+}
+
+@test "revocation removes exactly that certificate; the CRL reaches the CA entry" {
+	s1=$(cat "$W/s1") s2=$(cat "$W/s2")
+	sg "$H" revoke "$s1" --reason keyCompromise
+	sg "$H" crl >/dev/null
+	run sg "$H" publish --once
+	[ "$status" -eq 0 ]
+	run vals alice@example.com 'userCertificate;binary'
+	[ "${#lines[@]}" -eq 2 ]
+	! echo "$output" | grep -qxF "$(der_b64 "$s1")"
+	echo "$output" | grep -qxF "$(der_b64 "$s2")"
+	p7=$(vals alice@example.com userSMIMECertificate | grep -vxF "$(base64 -w0 "$W/foreign.p7c")")
+	[ "$(p7_fps "$p7")" = "$(fps "$s2")" ]
+	foreign_survives
+	crl=$(ldapsearch -x -LLL -o ldif-wrap=no -H "$URI" -b "cn=Signet CA,$BASE" -s base 'certificateRevocationList;binary' |
+	    awk '$1 == "certificateRevocationList;binary::" { print $2 }')
+	[ "$crl" = "$(psql_home "$H" "SELECT encode(der, 'base64') FROM crls ORDER BY number DESC LIMIT 1" | tr -d '\n')" ]
+	echo "$crl" | base64 -d | openssl crl -inform DER -noout -text | tr -d ': ' | tr A-Z a-z | grep -q "serialnumber0*${s1#00}"
+}
+
+@test "a Thunderbird-style search finds the certificate" {
+	run ldapsearch -x -H "$URI" -b "$BASE" '(mail=alice@example.com)' 'usercertificate;binary'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"numEntries: 1"* ]]
+	# ldapsearch wraps long lines at 76 columns unless told otherwise
+	flat=$(echo "$output" | sed -e ':a' -e 'N' -e '$!ba' -e 's/\n //g')
+	[[ "$flat" == *"userCertificate;binary:: $(der_b64 "$(cat "$W/s2")")"* ]]
+}
+
+@test "a person missing from the directory is a recorded failure, retried, never lost" {
+	sz=$(issue zed@example.com)
+	run sg "$H" publish --once
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"published 0 jobs; 1 failed and will be retried"* ]]
+	run sg "$H" publish status
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"cert.issue $sz zed@example.com: 1 attempts"* ]]
+	[[ "$output" == *"ldap.demo: no directory entry for zed@example.com under $BASE"* ]]
+	[ "$(psql_home "$H" "SELECT state FROM publish_jobs WHERE ref = '$sz'")" = queued ]
+	# the web target did its part once; only the directory is retried
+	[ -f "$H/pub/$sz.cer" ]
+	[ "$(psql_home "$H" "SELECT string_agg(d.target, ',') FROM publish_done d JOIN publish_jobs j ON j.id = d.job_id WHERE j.ref = '$sz'")" = web.site ]
+	id=$(psql_home "$H" "SELECT id FROM publish_jobs WHERE ref = '$sz'")
+	run sg "$H" publish retry "$id"
+	[ "$output" = "requeued 1 job" ]
+}
+
+@test "expiry unpublishes once: one cert.expire job per certificate" {
+	s=$(issue bob@example.com)
+	sg "$H" publish --once || true
+	vals bob@example.com 'userCertificate;binary' | grep -qxF "$(der_b64 "$s")"
+	# simulates time passing: the certificate's notAfter is now behind us
+	psql_home "$H" "UPDATE certificates SET not_after = now() - interval '1 second' WHERE serial = '$s'"
+	sg "$H" publish --once || true
+	sg "$H" publish --once || true
+	[ "$(psql_home "$H" "SELECT count(*) FROM publish_jobs WHERE kind = 'cert.expire' AND ref = '$s'")" -eq 1 ]
+	[ "$(psql_home "$H" "SELECT state FROM publish_jobs WHERE kind = 'cert.expire' AND ref = '$s'")" = done ]
+	! vals bob@example.com 'userCertificate;binary' | grep -qxF "$(der_b64 "$s")"
+	[ ! -e "$H/pub/$s.cer" ]
+}
+
+@test "slapd down: 50 issuances do not wait, status shows why, all 50 published once slapd is back" {
+	sg "$H" publish retry >/dev/null	# zed's job: make it due again
+	"$SIGNET" --home "$H" publish </dev/null >"$W/daemon.log" 2>&1 3>&- &
+	echo $! >"$W/daemon.pid"
+	people=(bob carol dave erin)
+	# baseline: issuance time with the directory up
+	t0=$(date +%s%N)
+	for i in $(seq 1 10); do issue "${people[i % 4]}@example.com" >/dev/null; done
+	up_ms=$(( ($(date +%s%N) - t0) / 1000000 / 10 ))
+	bash "$ROOT/scripts/slapd.sh" stop "$LD"
+	psql_home "$H" "SELECT serial FROM certificates" | sort >"$W/before"
+	t0=$(date +%s%N)
+	for i in $(seq 1 50); do issue "${people[i % 4]}@example.com" >/dev/null; done
+	down_ms=$(( ($(date +%s%N) - t0) / 1000000 / 50 ))
+	echo "per issuance: ${up_ms} ms with slapd up, ${down_ms} ms with slapd down" >&3
+	[ "$down_ms" -le $((up_ms * 2 + 100)) ]
+	psql_home "$H" "SELECT serial FROM certificates" | sort | comm -13 "$W/before" - >"$W/fifty"
+	[ "$(wc -l <"$W/fifty")" -eq 50 ]
+	for _ in $(seq 1 50); do
+		n=$(psql_home "$H" "SELECT count(*) FROM publish_jobs WHERE kind = 'cert.issue' AND last_error LIKE '%cannot reach $URI%'")
+		[ "$n" -ge 50 ] && break
+		sleep 0.2
+	done
+	run sg "$H" publish status
+	[[ "$output" == *"ldap.demo: cannot reach $URI"* ]]
+	[[ "$output" == *"cert.issue   queued"* ]]
+	bash "$ROOT/scripts/slapd.sh" start "$LD" "$LPORT"
+	for _ in $(seq 1 100); do
+		left=$(psql_home "$H" "SELECT count(*) FROM publish_jobs j JOIN certificates c ON c.serial = j.ref WHERE j.kind = 'cert.issue' AND j.state <> 'done' AND c.email <> 'zed@example.com'")
+		[ "$left" -eq 0 ] && break
+		sleep 0.2
+	done
+	[ "$left" -eq 0 ]
+	# every one of the 50 is on its owner's entry, and no value twice
+	for p in bob carol dave erin; do vals "$p@example.com" 'userCertificate;binary'; done | sort >"$W/published"
+	[ "$(uniq -d "$W/published" | wc -l)" -eq 0 ]
+	while read -r s; do grep -qxF "$(der_b64 "$s")" "$W/published"; done <"$W/fifty"
+	valid=$(psql_home "$H" "SELECT count(*) FROM certificates WHERE email IN ('bob@example.com','carol@example.com','dave@example.com','erin@example.com') AND revoked_at IS NULL AND not_after > now()")
+	[ "$(wc -l <"$W/published")" -eq "$valid" ]
+	kill "$(cat "$W/daemon.pid")"
+	for _ in $(seq 1 50); do kill -0 "$(cat "$W/daemon.pid")" 2>/dev/null || break; sleep 0.1; done
+	rm -f "$W/daemon.pid"
+	grep -q "signet publish: stopped" "$W/daemon.log"
+	[ ! -e "$H/run/publish.pid" ]
+}
+
+@test "the web tree matches the database" {
+	sg "$H" publish --once || true		# zed stays failing
+	psql_home "$H" "SELECT serial FROM certificates WHERE revoked_at IS NULL AND not_after > now()" | sort >"$W/valid"
+	ls "$H/pub" | sed -n 's/\.cer$//p' | grep -v '^ca$' | sort >"$W/files"
+	diff "$W/valid" "$W/files"
+	while read -r s; do
+		sg "$H" export "$s" --format der --out "$W/e.der" >/dev/null
+		cmp "$W/e.der" "$H/pub/$s.cer"
+		grep -qF ">$s</a>" "$H/pub/index.html"
+	done <"$W/valid"
+	grep -q "<p id=\"count\">$(wc -l <"$W/valid") valid certificates" "$H/pub/index.html"
+	openssl x509 -in "$H/ca.pem" -outform DER | cmp - "$H/pub/ca.cer"
+	# the CRL sits where the CRL distribution point says (RFC 5280 4.2.1.13)
+	cdp=$(openssl x509 -in "$W/last.pem" -noout -ext crlDistributionPoints | grep -o 'http://[^ ]*')
+	path=${cdp#http://*/}
+	psql_home "$H" "SELECT encode(der, 'base64') FROM crls ORDER BY number DESC LIMIT 1" | base64 -d | cmp - "$H/pub/$path"
+	# per-mailbox lookup: alice's PKCS#7 holds her one valid certificate + CA
+	[ "$(p7_fps "$(base64 -w0 "$H/pub/by-mail/alice@example.com.p7c")")" = "$(fps "$(cat "$W/s2")")" ]
+	# no temp files left behind
+	[ -z "$(find "$H/pub" -name '*.tmp.*')" ]
+}
