@@ -1,5 +1,4 @@
 #include <string.h>
-#include <sys/time.h>
 
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
@@ -51,22 +50,7 @@ int
 audit_append(struct store *st, const char *actor, const char *action,
     const char *subject, const char *detail, struct err *e)
 {
-	struct audit_rec	a;
-	struct timeval		tv;
-	int64_t			head;
-
-	memset(&a, 0, sizeof(a));
-	if (store_audit_head(st, &head, a.prev_hash, e) != 0)
-		return -1;
-	gettimeofday(&tv, NULL);
-	a.seq = head + 1;
-	a.at_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-	a.actor = actor;
-	a.action = action;
-	a.subject = subject != NULL ? subject : "";
-	a.detail = detail != NULL ? detail : "";
-	audit_hash(&a, a.hash);
-	return store_audit_insert(st, &a, e);
+	return store_audit_append(st, actor, action, subject, detail, e);
 }
 
 struct walk {

@@ -10,7 +10,6 @@
 
 /* pg_advisory_xact_lock keys: "sgnt" + purpose */
 #define LOCK_MIGRATE	0x73676e7401LL
-#define LOCK_AUDIT	0x73676e7402LL
 
 struct store {
 	PGconn	*pg;
@@ -368,53 +367,14 @@ store_publish_enqueue(struct store *s, const char *kind, const char *ref,
 }
 
 int
-store_audit_head(struct store *s, int64_t *seq, uint8_t hash[32],
-    struct err *e)
+store_audit_append(struct store *s, const char *actor, const char *action,
+    const char *subject, const char *detail, struct err *e)
 {
-	char		 lock[64];
-	PGresult	*r;
-	unsigned char	*h;
-	size_t		 hl;
-
-	/* held to the end of the transaction: one writer extends the chain
-	 * at a time, so no two records claim the same predecessor */
-	snprintf(lock, sizeof(lock), "SELECT pg_advisory_xact_lock(%lld)",
-	    LOCK_AUDIT);
-	if (cmd(s, lock, e) != 0)
-		return -1;
-	r = q(s, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-	    0, NULL, NULL, NULL, e);
-	if (r == NULL)
-		return -1;
-	*seq = 0;
-	memset(hash, 0, 32);
-	if (PQntuples(r) == 1) {
-		*seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-		h = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 1),
-		    &hl);
-		if (h != NULL && hl == 32)
-			memcpy(hash, h, 32);
-		PQfreemem(h);
-	}
-	PQclear(r);
-	return 0;
-}
-
-int
-store_audit_insert(struct store *s, const struct audit_rec *a, struct err *e)
-{
-	char		 seq[24], at[24];
-	const char	*v[8] = { seq, at, a->actor, a->action, a->subject,
-	    a->detail, (const char *)a->prev_hash, (const char *)a->hash };
-	int		 l[8] = { 0, 0, 0, 0, 0, 0, 32, 32 };
-	int		 f[8] = { 0, 0, 0, 0, 0, 0, 1, 1 };
+	const char	*v[4] = { actor, action, subject != NULL ? subject : "",
+	    detail != NULL ? detail : "" };
 	PGresult	*r;
 
-	snprintf(seq, sizeof(seq), "%" PRId64, a->seq);
-	snprintf(at, sizeof(at), "%" PRId64, a->at_us);
-	r = q(s, "INSERT INTO audit_log (seq, at_us, actor, action, subject, "
-	    "detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-	    8, v, l, f, e);
+	r = q(s, "SELECT audit_append($1, $2, $3, $4)", 4, v, NULL, NULL, e);
 	if (r == NULL)
 		return -1;
 	PQclear(r);

@@ -84,12 +84,10 @@ struct audit_rec {
 	uint8_t		 hash[32];
 };
 
-/* Serialises audit writers for this transaction and returns the chain head
- * (seq 0 and an all-zero hash for an empty log). */
-int	store_audit_head(struct store *, int64_t *seq, uint8_t hash[32],
-	    struct err *e);
-int	store_audit_insert(struct store *, const struct audit_rec *,
-	    struct err *e);
+/* Appends an audit record inside the caller's transaction; the database
+ * serialises writers and computes the hash (sql/009_audit_append.sql). */
+int	store_audit_append(struct store *, const char *actor, const char *action,
+	    const char *subject, const char *detail, struct err *e);
 typedef int (*store_audit_fn)(void *arg, const struct audit_rec *r);
 /* Every record in chain order; stops early when fn returns non-zero. */
 int	store_audit_each(struct store *, store_audit_fn fn, void *arg,
