@@ -85,7 +85,7 @@ ca_open(const struct config *cfg, struct err *e)
 	ca->issuer.issuer_url = *cfg->issuer_url ? cfg->issuer_url : NULL;
 	ca->issuer.policy_oid = cfg->policy_oid;
 	ca->issuer.non_repudiation = cfg->non_repudiation;
-	if (cert_sig_hash(ca->key, &ca->issuer.hash, e) != 0)
+	if (cert_issuer_prepare(&ca->issuer, e) != 0)
 		goto fail;
 	cakey_secret_free(secret);
 	free(cert);

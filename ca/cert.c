@@ -597,6 +597,16 @@ out:
 }
 
 int
+cert_issuer_prepare(struct cert_issuer *is, struct err *e)
+{
+	if (check_issuer(is, e) == -1 || check_ca_key(is, e) == -1 ||
+	    cert_sig_hash(is->key, &is->hash, e) == -1)
+		return -1;
+	is->prepared = 1;
+	return 0;
+}
+
+int
 cert_issue(const struct cert_issuer *issuer, const struct cert_spec *spec,
     gnutls_pubkey_t pub, const struct serial *serial,
     gnutls_datum_t *der, struct err *e)
@@ -609,8 +619,8 @@ cert_issue(const struct cert_issuer *issuer, const struct cert_spec *spec,
 
 	der->data = NULL;
 	der->size = 0;
-	if (check_issuer(issuer, e) == -1 ||
-	    check_ca_key(issuer, e) == -1 ||
+	if ((!issuer->prepared && (check_issuer(issuer, e) == -1 ||
+	    check_ca_key(issuer, e) == -1)) ||
 	    cert_email_check(spec->email, e) == -1 ||
 	    cert_validity(issuer, spec, &nb, &na, e) == -1 ||
 	    cert_key_usage(issuer, spec->profile, pub, &usage, e) == -1)
@@ -637,7 +647,7 @@ cert_issue(const struct cert_issuer *issuer, const struct cert_spec *spec,
 	/* The issuer DN is copied from the CA certificate's subject by
 	 * gnutls, octet for octet (RFC 5280 4.1.2.4, 7.1 name chaining). */
 	hash = issuer->hash;
-	if (hash == 0 && cert_sig_hash(issuer->key, &hash, e) != 0)
+	if (!issuer->prepared && cert_sig_hash(issuer->key, &hash, e) != 0)
 		goto out;
 	if ((r = gnutls_x509_crt_privkey_sign(crt, issuer->crt, issuer->key,
 	    hash, 0)) < 0) {

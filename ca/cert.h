@@ -31,8 +31,16 @@ struct cert_issuer {
 	const char		*issuer_url;	/* http:// caIssuers, or NULL */
 	const char		*policy_oid;	/* e.g. 2.23.140.1.5.1.3 */
 	int			 non_repudiation; /* add nonRepudiation on signing */
-	gnutls_digest_algorithm_t hash;		/* 0: cert_sig_hash(key) */
+	gnutls_digest_algorithm_t hash;		/* set by cert_issuer_prepare */
+	int			 prepared;
 };
+
+/*
+ * Checks once that the key belongs to the certificate and picks the
+ * signature hash, so cert_issue need not redo it for every certificate.
+ * (cert_issue on an unprepared issuer does both each time.)
+ */
+int	cert_issuer_prepare(struct cert_issuer *issuer, struct err *e);
 
 /* What is certified. Subject and SAN come from here, never from a CSR. */
 struct cert_spec {

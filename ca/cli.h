@@ -60,6 +60,8 @@ int	cmd_operator(struct cli *, int argc, char **argv);
  * "operator:NAME" and role. Prints and returns -1 on failure. */
 int	cli_operator(struct cli *, const char *name, const char *pwfile,
 	    char role[32]);
+/* Refuses (prints, -1) any --password... argument but --password-file. */
+int	cli_no_password_arg(int argc, char **argv);
 int	cmd_revoke(struct cli *, int argc, char **argv);
 int	cmd_crl(struct cli *, int argc, char **argv);
 int	cmd_ocsp_signer(struct cli *, int argc, char **argv);

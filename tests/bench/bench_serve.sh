@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# bench_serve: ca-serve end to end with the auto-issue (exchange) policy
+# and a P-256 CA. Figures:
+#  - in-memory issuance rate: cert_issue in a loop, no database (median of 3)
+#  - durable issuances/s: a backlog of N submitted requests drained by
+#    `ca-serve --once` (each answer committed: row, certificate, audit
+#    records, publish job), as a ratio of the in-memory rate
+#  - latency at a steady load of 80% of that capacity: p50/p99 from
+#    requests.submitted_at to the issued transition (requests.updated_at,
+#    clock time of the transition) and to certificates.issued_at
+# Never asserts a time. N: $BENCH_SERVE_N (default 20000).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SIGNET="$ROOT/bin/signet"
+BENCH="$ROOT/build/rel/bench/bench_serve"
+N=${BENCH_SERVE_N:-20000}
+H="$ROOT/build/bench-homes/serve-$$"
+PID=
+
+cleanup() {
+	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
+	"$SIGNET" --home "$H" stop >/dev/null 2>&1 || true
+	rm -rf "$H"
+}
+trap cleanup EXIT
+
+mkdir -p "$(dirname "$H")"
+"$SIGNET" --home "$H" setup --cn "Bench Serve CA" --key ecdsa-p256 >/dev/null
+q() { psql -X -q -A -t "$("$SIGNET" --home "$H" db conninfo)" -c "$1"; }
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+sign=$(for i in 1 2 3; do "$BENCH" sign "$H" 3000; done | median)
+echo "in-memory issuance (cert_issue, P-256 CA): $sign certs/s"
+
+# throughput: a backlog
+"$BENCH" submit "$H" "$N" >/dev/null
+t0=$(date +%s.%N)
+"$SIGNET" --home "$H" ca-serve --once 2>/dev/null
+t1=$(date +%s.%N)
+issued=$(q "SELECT count(*) FROM requests WHERE state = 'issued'")
+rate=$(echo "$issued $t0 $t1" | awk '{ printf "%.0f", $1 / ($3 - $2) }')
+echo "durable issuances: $issued of $N in $(echo "$t0 $t1" | awk '{ printf "%.2f", $2 - $1 }') s = $rate/s" \
+	"($(echo "$rate $sign" | awk '{ printf "%.2f", $1 / $2 }') of the in-memory rate; target >= 1500/s)"
+
+# latency: a steady load just under capacity, ca-serve running
+load=$(echo "$rate" | awk '{ r = int($1 * 0.8); if (r > 1400) r = 1400; if (r < 50) r = 50; print r }')
+m=$((load * 10))
+before=$(q "SELECT coalesce(max(id), 0) FROM requests")
+"$SIGNET" --home "$H" ca-serve </dev/null 2>/dev/null 3>&- &
+PID=$!
+sleep 1
+"$BENCH" submit "$H" "$m" "$load" >/dev/null
+for i in $(seq 300); do
+	[ "$(q "SELECT count(*) FROM requests WHERE id > $before AND state <> 'issued'")" = 0 ] && break
+	sleep 0.1
+done
+kill -TERM "$PID"; wait "$PID" || true; PID=
+q "SELECT round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.updated_at - r.submitted_at))::numeric, 1),
+          round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM r.updated_at - r.submitted_at))::numeric, 1),
+          round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.issued_at - r.submitted_at))::numeric, 1),
+          round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM c.issued_at - r.submitted_at))::numeric, 1),
+          count(*)
+   FROM requests r JOIN certificates c ON c.request_id = r.id WHERE r.id > $before" |
+awk -F'|' -v load="$load" '{ printf "latency at %d requests/s (%d requests): submit->issued p50 %s ms, p99 %s ms (target p99 < 50 ms); submit->certificates.issued_at p50 %s ms, p99 %s ms\n", load, $5, $1, $2, $3, $4 }'

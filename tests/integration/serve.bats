@@ -1,0 +1,218 @@
+#!/usr/bin/env bats
+# ca-serve against a real private PostgreSQL: the request workflow with the
+# daemon running, SIGTERM, crash safety under kill -9, standby takeover.
+
+load lib
+
+BENCH="$ROOT/build/rel/bench/bench_serve"
+
+setup_file() {
+	export H=$(new_home serve)
+	export H2=$(new_home crash)
+	export W="$BATS_FILE_TMPDIR"
+	sg "$H" setup --cn "Serve Test CA" --key ecdsa-p256 >/dev/null
+	# [policy] is the file's last section: members of smime-auto issue at
+	# once, everyone else pends for an officer
+	echo "auto_issue_groups = smime-auto" >>"$H/signet.conf"
+	( umask 077
+	  echo "admin-password-1" >"$W/adm.pw"
+	  echo "officer-password-1" >"$W/off.pw"
+	  echo "auditor-password-1" >"$W/aud.pw" )
+	sg "$H" operator add adm --role admin --password-file "$W/adm.pw" >/dev/null
+	sg "$H" operator add off --role officer --password-file "$W/off.pw" >/dev/null
+	sg "$H" operator add aud --role auditor --password-file "$W/aud.pw" >/dev/null
+	"$SIGNET" --home "$H" ca-serve </dev/null >"$W/serve-a.log" 2>&1 3>&- &
+	echo $! >"$W/serve-a.pid"
+}
+
+teardown_file() {
+	local f
+	for f in "$W"/serve-*.pid; do
+		[ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+	done
+	stop_home "$H"
+	stop_home "${H2:-}"
+}
+
+sql() { psql_home "$H" "$1"; }
+
+# as_ra UID EMAIL CSR [GROUPS]: the enrolment site's submission, entered by
+# the admin operator; prints the request id
+as_ra() {
+	sg "$H" request submit --operator adm --password-file "$W/adm.pw" \
+		--csr "$3" --email "$2" --profile signing --via-ra \
+		--requester "$1" --groups "${4:-staff}"
+}
+
+# wait_state ID STATE [TENTHS]: waits for a request to reach a state
+wait_state() {
+	local i
+	for ((i = 0; i < ${3:-30}; i++)); do
+		[ "$(sql "SELECT state FROM requests WHERE id = $1")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	echo "request $1 is $(sql "SELECT state FROM requests WHERE id = $1"), not $2" >&2
+	return 1
+}
+
+cert_of() {
+	sql "SELECT encode(c.der, 'base64') FROM certificates c JOIN requests r
+	     ON r.serial = c.serial WHERE r.id = $1" | base64 -d >"$W/req$1.der"
+	openssl x509 -inform DER -in "$W/req$1.der" -noout -subject -ext subjectAltName,extendedKeyUsage
+}
+
+@test "ca-serve is active and writes its pid file" {
+	for i in $(seq 50); do grep -q "active: policy exchange" "$W/serve-a.log" && break; sleep 0.1; done
+	grep -q "active: policy exchange" "$W/serve-a.log"
+	[ "$(cat "$H/run/ca-serve.pid")" = "$(cat "$W/serve-a.pid")" ]
+}
+
+@test "an auto-issue group member's request through the RA is issued within a second" {
+	make_csr ecdsa-p256 "$W/bob.csr" "/CN=someone else/O=Evil"
+	id=$(as_ra bob bob@example.com "$W/bob.csr" smime-auto)
+	wait_state "$id" issued 10
+	run sg "$H" request show "$id" --operator aud --password-file "$W/aud.pw"
+	[[ "$output" == *"decided by: policy:exchange"* ]]
+	[[ "$output" == *"reason: issued automatically"* ]]
+	[[ "$output" == *"serial: "* ]]
+	run cert_of "$id"
+	[[ "$output" == *"subject=CN = bob@example.com, emailAddress = bob@example.com"* ]]
+	[[ "$output" == *"email:bob@example.com"* ]]
+	[[ "$output" == *"E-mail Protection"* ]]
+	[[ "$output" != *Evil* ]]
+	openssl x509 -inform DER -in "$W/req$id.der" -out "$W/req$id.pem"
+	run openssl verify -x509_strict -purpose smimesign -CAfile "$H/ca.pem" "$W/req$id.pem"
+	[ "$output" = "$W/req$id.pem: OK" ]
+}
+
+@test "a requester outside the auto-issue groups pends with the policy's reason" {
+	make_csr ecdsa-p256 "$W/carol.csr"
+	id=$(as_ra carol carol@example.com "$W/carol.csr" staff)
+	wait_state "$id" pending 10
+	[ "$(sql "SELECT reason FROM requests WHERE id = $id")" = \
+	  "carol is not in a group whose requests are issued automatically (smime-auto), so a PKI officer reviews it" ]
+	[ "$(sql "SELECT count(*) FROM certificates WHERE request_id = $id")" = 0 ]
+	echo "$id" >"$W/carol.id"
+}
+
+@test "an auditor cannot approve, and the request stays pending" {
+	id=$(cat "$W/carol.id")
+	run sg "$H" request approve "$id" --operator aud --password-file "$W/aud.pw"
+	[ "$status" -eq 1 ]
+	[ "$output" = "signet: operator aud (auditor) may not approve requests" ]
+	sleep 0.3
+	[ "$(sql "SELECT state FROM requests WHERE id = $id")" = pending ]
+}
+
+@test "an officer's approval makes ca-serve issue the pending request" {
+	id=$(cat "$W/carol.id")
+	run sg "$H" request approve "$id" --operator off --password-file "$W/off.pw"
+	[ "$status" -eq 0 ]
+	[ "$output" = "approved request $id" ]
+	wait_state "$id" issued 10
+	[ "$(sql "SELECT decided_by || ' ' || issued_by FROM requests r JOIN certificates c ON c.request_id = r.id WHERE r.id = $id")" = "operator:off operator:off" ]
+	run cert_of "$id"
+	[[ "$output" == *"email:carol@example.com"* ]]
+	# a second approval changes nothing
+	run sg "$H" request approve "$id" --operator off --password-file "$W/off.pw"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is not pending; nothing changed"* ]]
+}
+
+@test "an officer's denial records the reason and issues nothing" {
+	make_csr ecdsa-p256 "$W/dave.csr"
+	id=$(as_ra dave dave@example.com "$W/dave.csr" staff)
+	wait_state "$id" pending 10
+	run sg "$H" request deny "$id" --reason "not an employee any more" --operator off --password-file "$W/off.pw"
+	[ "$status" -eq 0 ]
+	sleep 0.3
+	run sg "$H" request show "$id" --operator aud --password-file "$W/aud.pw"
+	[[ "$output" == *"state: denied"* ]]
+	[[ "$output" == *"reason: not an employee any more"* ]]
+	[[ "$output" == *"decided by: operator:off"* ]]
+	[[ "$output" != *"serial:"* ]]
+	[ "$(sql "SELECT count(*) FROM certificates WHERE request_id = $id")" = 0 ]
+	[ "$(sql "SELECT count(*) FROM audit_log WHERE subject = 'request $id' AND action = 'request.deny' AND actor = 'operator:off'")" = 1 ]
+}
+
+@test "the policy denies a key that is already certified" {
+	id=$(as_ra bob bob@example.com "$W/bob.csr" smime-auto)
+	wait_state "$id" denied 10
+	[ "$(sql "SELECT reason FROM requests WHERE id = $id")" = \
+	  "this public key is already in a certificate; every certificate needs a new key" ]
+}
+
+@test "every transition is in the audit chain, which verifies" {
+	[ "$(sql "SELECT count(*) FROM audit_log WHERE action LIKE 'request.%'")" -ge 10 ]
+	run sg "$H" audit verify
+	[ "$status" -eq 0 ]
+	[[ "$output" == "audit chain whole: "* ]]
+}
+
+@test "a standby ca-serve takes over when the active one is killed" {
+	"$SIGNET" --home "$H" ca-serve </dev/null >"$W/serve-b.log" 2>&1 3>&- &
+	echo $! >"$W/serve-b.pid"
+	for i in $(seq 50); do grep -q "standby: another ca-serve is active" "$W/serve-b.log" && break; sleep 0.1; done
+	grep -q "standby: another ca-serve is active" "$W/serve-b.log"
+	kill -9 "$(cat "$W/serve-a.pid")"
+	make_csr ecdsa-p256 "$W/erin.csr"
+	id=$(as_ra erin erin@example.com "$W/erin.csr" smime-auto)
+	wait_state "$id" issued 50
+	grep -q "active: policy exchange" "$W/serve-b.log"
+}
+
+@test "SIGTERM stops ca-serve cleanly and removes its pid file" {
+	pid=$(cat "$W/serve-b.pid")
+	pidfile=$(grep -l "^$pid\$" "$H"/run/ca-serve*.pid)
+	kill -TERM "$pid"
+	for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	! kill -0 "$pid" 2>/dev/null
+	[ ! -f "$pidfile" ]
+	# and exits 0 (a child of this test, so its status can be read)
+	"$SIGNET" --home "$H" ca-serve </dev/null >"$W/serve-c.log" 2>&1 3>&- &
+	pid=$!
+	echo "$pid" >"$W/serve-c.pid"
+	for i in $(seq 50); do grep -q "active: policy" "$W/serve-c.log" && break; sleep 0.1; done
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ]
+	[ ! -f "$H/run/ca-serve.pid" ]
+}
+
+@test "kill -9 during 1,000 requests: every request ends issued with exactly one certificate" {
+	sg "$H2" setup --cn "Crash Test CA" --key ecdsa-p256 >/dev/null
+	"$BENCH" submit "$H2" 1000 >/dev/null
+	local last=0 n pid
+	for round in 1 2 3; do
+		"$SIGNET" --home "$H2" ca-serve </dev/null >>"$W/crash.log" 2>&1 3>&- &
+		pid=$!
+		echo "$pid" >"$W/serve-crash.pid"
+		# kill it while it works: after it issued some more
+		for i in $(seq 200); do
+			n=$(psql_home "$H2" "SELECT count(*) FROM requests WHERE state = 'issued'")
+			[ "$n" -gt $((last + 20)) ] && break
+			sleep 0.05
+		done
+		kill -9 "$pid"
+		wait "$pid" 2>/dev/null || true
+		last=$(psql_home "$H2" "SELECT count(*) FROM requests WHERE state = 'issued'")
+		echo "round $round: $last issued" >&3
+	done
+	[ "$last" -lt 1000 ]
+	run sg "$H2" ca-serve --once
+	[ "$status" -eq 0 ]
+	q() { psql_home "$H2" "$1"; }
+	[ "$(q "SELECT count(*) FROM requests")" = 1000 ]
+	[ "$(q "SELECT count(*) FROM requests WHERE state = 'issued'")" = 1000 ]
+	# issued requests have exactly one certificate, and it is theirs
+	[ "$(q "SELECT count(*) FROM requests r WHERE (SELECT count(*) FROM certificates c WHERE c.request_id = r.id) <> 1")" = 0 ]
+	[ "$(q "SELECT count(*) FROM requests r JOIN certificates c ON c.request_id = r.id WHERE c.serial <> r.serial")" = 0 ]
+	# no certificate lacks its issued request
+	[ "$(q "SELECT count(*) FROM certificates c WHERE NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = c.request_id AND r.state = 'issued')")" = 0 ]
+	[ "$(q "SELECT count(*) FROM audit_log WHERE action = 'request.issue'")" = 1000 ]
+	[ "$(q "SELECT count(*) FROM publish_jobs WHERE kind = 'cert.issue'")" = 1000 ]
+	run sg "$H2" audit verify
+	[ "$status" -eq 0 ]
+	[ "$output" = "audit chain whole: $(q "SELECT count(*) FROM audit_log") records" ]
+}
