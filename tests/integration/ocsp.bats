@@ -1,0 +1,192 @@
+#!/usr/bin/env bats
+# The OCSP responder in signet-web (RFC 6960, RFC 5019) against openssl
+# ocsp, GnuTLS ocsptool and curl; the revocation service runs as
+# `signet ocsp-refresh --watch` (what ca-serve does for revocation).
+
+load lib
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+setup_file() {
+	export H=$(new_home ocsp)
+	export W="$BATS_FILE_TMPDIR"
+	sg "$H" setup --cn "OCSP Test CA" >/dev/null
+	# the certificates name this test's responder (AIA), for NSS
+	export PORT=$(free_port)
+	sed -i "s|^ocsp_url = .*|ocsp_url = http://127.0.0.1:$PORT/ocsp|" "$H/signet.conf"
+	make_csr ecdsa-p256 "$W/k.csr"
+	for who in good bad later; do
+		sg "$H" issue --csr "$W/k.csr" --email "$who@example.com" \
+		    --profile signing --out "$W/$who.pem" >/dev/null
+		openssl x509 -in "$W/$who.pem" -noout -serial | cut -d= -f2 |
+		    tr A-F a-f >"$W/$who.serial"
+	done
+	sg "$H" revoke "$(cat "$W/bad.serial")" --reason keyCompromise >/dev/null
+	# a certificate under our CA that the database never recorded
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$W/u.key" -subj /CN=unknown -out "$W/u.csr" 2>/dev/null
+	openssl x509 -req -in "$W/u.csr" -CA "$H/ca.pem" -CAkey "$H/ca.key" \
+	    -passin "file:$H/ca.pass" -set_serial 0x5eed5eed5eed5eed \
+	    -days 30 -out "$W/unknown.pem" 2>/dev/null
+	# and one from another CA
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$W/o.key" -subj /CN=Other -days 30 -out "$W/other-ca.pem" 2>/dev/null
+	sg "$H" ocsp-refresh >/dev/null
+	sg "$H" crl >/dev/null
+	"$SIGNET" --home "$H" ocsp-refresh --watch </dev/null >"$W/watch.log" 2>&1 3>&- &
+	echo $! >"$W/watch.pid"
+	export SIGNET_DB=$(sg "$H" db conninfo)
+	export SIGNET_LDAP_URI=ldap://127.0.0.1:9	# OCSP needs no directory
+	bash "$ROOT/web/signet-web.sh" start "$W/web" "$PORT"
+	export URL="http://127.0.0.1:$PORT"
+}
+
+teardown_file() {
+	[ -n "${W:-}" ] && bash "$ROOT/web/signet-web.sh" stop "$W/web"
+	[ -f "${W:-/nonexistent}/watch.pid" ] && kill "$(cat "$W/watch.pid")" 2>/dev/null
+	stop_home "$H"
+}
+
+ask() {	# ask CERT [openssl ocsp options...]
+	local c=$1; shift
+	openssl ocsp -url "$URL/ocsp" -issuer "$H/ca.pem" -cert "$W/$c.pem" \
+	    -CAfile "$H/ca.pem" "$@" 2>&1
+}
+
+@test "openssl ocsp over POST: good without a nonce, from the pre-signed cache" {
+	run ask good -no_nonce
+	[[ "$output" == *"Response verify OK"* ]]
+	[[ "$output" == *"$W/good.pem: good"* ]]
+}
+
+@test "openssl ocsp: revoked with its time and reason" {
+	run ask bad -no_nonce
+	[[ "$output" == *"Response verify OK"* ]]
+	[[ "$output" == *"$W/bad.pem: revoked"* ]]
+	[[ "$output" == *"Reason: keyCompromise"* ]]
+	[[ "$output" == *"Revocation Time:"* ]]
+}
+
+@test "openssl ocsp with a nonce gets a fresh response echoing it, signed through the queue" {
+	run ask good
+	[[ "$output" == *"Response verify OK"* ]]
+	[[ "$output" != *"WARNING: no nonce"* ]]
+	[[ "$output" == *"$W/good.pem: good"* ]]
+	run ask bad
+	[[ "$output" == *"Response verify OK"* ]]
+	[[ "$output" == *"$W/bad.pem: revoked"* ]]
+}
+
+@test "a serial the CA never issued is unknown" {
+	run ask unknown -no_nonce
+	[[ "$output" == *"Response verify OK"* ]]
+	[[ "$output" == *"$W/unknown.pem: unknown"* ]]
+}
+
+@test "several certificates in one request, SHA-256 CertIDs" {
+	run openssl ocsp -url "$URL/ocsp" -issuer "$H/ca.pem" -sha256 \
+	    -cert "$W/good.pem" -cert "$W/bad.pem" -CAfile "$H/ca.pem" -no_nonce
+	[[ "$output" == *"Response verify OK"* ]]
+	[[ "$output" == *"$W/good.pem: good"* ]]
+	[[ "$output" == *"$W/bad.pem: revoked"* ]]
+	run openssl ocsp -url "$URL/ocsp" -issuer "$H/ca.pem" -sha256 \
+	    -cert "$W/good.pem" -CAfile "$H/ca.pem" -no_nonce -resp_text
+	[[ "$output" == *"Hash Algorithm: sha256"* ]]
+	[[ "$output" == *"$W/good.pem: good"* ]]
+}
+
+@test "GET with the base64 request in the URL, plain and URL-encoded, with RFC 5019 headers" {
+	openssl ocsp -issuer "$H/ca.pem" -cert "$W/good.pem" -no_nonce -reqout "$W/req.der"
+	b64=$(base64 -w0 "$W/req.der")
+	enc=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$b64")
+	for path in "$b64" "$enc"; do
+		curl -s -D "$W/h" -o "$W/resp.der" "$URL/ocsp/$path"
+		grep -qi '^content-type: application/ocsp-response' "$W/h"
+		grep -qi '^last-modified: ' "$W/h"
+		grep -qi '^expires: ' "$W/h"
+		grep -qi '^etag: "' "$W/h"
+		grep -qi '^cache-control: max-age=[0-9]*, public, no-transform, must-revalidate' "$W/h"
+		run openssl ocsp -respin "$W/resp.der" -issuer "$H/ca.pem" -cert "$W/good.pem" -CAfile "$H/ca.pem"
+		[[ "$output" == *"Response verify OK"* ]]
+		[[ "$output" == *"good.pem: good"* ]]
+	done
+}
+
+@test "GnuTLS ocsptool verifies the responses against the CA" {
+	run ocsptool --ask="$URL/ocsp" --load-issuer "$H/ca.pem" --load-cert "$W/good.pem" --load-trust "$H/ca.pem"
+	[[ "$output" == *"Certificate Status: good"* ]]
+	[[ "$output" == *"Verifying OCSP Response: Success."* ]]
+	run ocsptool --ask="$URL/ocsp" --load-issuer "$H/ca.pem" --load-cert "$W/bad.pem" --load-trust "$H/ca.pem"
+	[[ "$output" == *"Certificate Status: revoked"* ]]
+	[[ "$output" == *"Verifying OCSP Response: Success."* ]]
+}
+
+@test "a certificate from another issuer is unauthorized" {
+	openssl ocsp -issuer "$W/other-ca.pem" -cert "$W/other-ca.pem" -no_nonce -reqout "$W/oreq.der"
+	curl -s -o "$W/o.der" -H 'content-type: application/ocsp-request' \
+	    --data-binary @"$W/oreq.der" "$URL/ocsp"
+	run openssl ocsp -respin "$W/o.der" -resp_text
+	[[ "$output" == *"unauthorized (6)"* ]]
+}
+
+@test "garbage, truncated, wrong content type and 1 MiB bodies get clean answers; the server stays up" {
+	printf 'garbage' | curl -s -o "$W/g.der" -H 'content-type: application/ocsp-request' --data-binary @- "$URL/ocsp"
+	run openssl ocsp -respin "$W/g.der" -resp_text
+	[[ "$output" == *"malformedrequest (1)"* ]]
+	head -c 40 "$W/req.der" | curl -s -o "$W/t.der" -H 'content-type: application/ocsp-request' --data-binary @- "$URL/ocsp"
+	run openssl ocsp -respin "$W/t.der" -resp_text
+	[[ "$output" == *"malformedrequest (1)"* ]]
+	run curl -s -o /dev/null -w '%{http_code}' -H 'content-type: text/plain' --data-binary @"$W/req.der" "$URL/ocsp"
+	[ "$output" = 415 ]
+	head -c 1048576 /dev/urandom >"$W/big"
+	run curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/ocsp-request' --data-binary @"$W/big" "$URL/ocsp"
+	[ "$output" = 413 ]
+	curl -s -o "$W/b.der" "$URL/ocsp/AAAA"
+	run openssl ocsp -respin "$W/b.der" -resp_text
+	[[ "$output" == *"malformedrequest (1)"* ]]
+	run ask good -no_nonce
+	[[ "$output" == *"$W/good.pem: good"* ]]
+}
+
+@test "a revocation reaches OCSP within seconds, without a nonce" {
+	run ask later -no_nonce
+	[[ "$output" == *"later.pem: good"* ]]
+	sg "$H" revoke "$(cat "$W/later.serial")" --reason superseded
+	for _ in $(seq 1 30); do
+		out=$(ask later -no_nonce)
+		[[ "$out" == *"later.pem: revoked"* ]] && break
+		sleep 0.2
+	done
+	[[ "$out" == *"later.pem: revoked"* ]]
+	[[ "$out" == *"Reason: superseded"* ]]
+	[[ "$out" == *"Response verify OK"* ]]
+}
+
+@test "the CRL and the CA certificate are served at the CDP and caIssuers paths" {
+	curl -s -D "$W/ch" -o "$W/web.crl" "$URL/crl/ca.crl"
+	grep -qi '^content-type: application/pkix-crl' "$W/ch"
+	run openssl crl -inform DER -in "$W/web.crl" -CAfile "$H/ca.pem" -noout
+	[[ "$output" == *"verify OK"* ]]
+	curl -s -o "$W/ca.der" "$URL/ca.cer"
+	[ "$(openssl x509 -inform DER -in "$W/ca.der" -noout -fingerprint -sha256)" = \
+	  "$(openssl x509 -in "$H/ca.pem" -noout -fingerprint -sha256)" ]
+	crl_url=$(openssl x509 -in "$W/good.pem" -noout -ext crlDistributionPoints | grep -o 'http://[^ ]*')
+	[[ "$crl_url" == */crl/ca.crl ]]
+	ocsp_url=$(openssl x509 -in "$W/good.pem" -noout -ocsp_uri)
+	[[ "$ocsp_url" == */ocsp ]]
+}
+
+@test "NSS vfychain checks the certificate over OCSP" {
+	command -v vfychain >/dev/null || skip "vfychain (libnss3-tools) not installed"
+	# vfychain fetches the AIA OCSP URL from the certificate; the test
+	# instance's certificates name the configured URL, not this port.
+	url=$(openssl x509 -in "$W/good.pem" -noout -ocsp_uri)
+	[[ "$url" == "$URL/ocsp" ]] || skip "certificates name $url, not this test's responder"
+	mkdir -p "$W/nss"
+	certutil -N -d "sql:$W/nss" --empty-password
+	certutil -A -d "sql:$W/nss" -n ca -t "C,C,C" -i "$H/ca.pem"
+	run vfychain -d "sql:$W/nss" -pp -g leaf -m ocsp -u 5 -a "$W/good.pem"
+	[[ "$output" == *"Chain is good!"* ]]
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env bats
+# Revocation and CRLs from the CLI: signet revoke, signet crl, checked by
+# openssl (verify -crl_check, crl -CAfile) against a real instance.
+
+load lib
+
+setup_file() {
+	export H=$(new_home revoke)
+	export W="$BATS_FILE_TMPDIR"
+	sg "$H" setup --cn "Revocation Test CA" >/dev/null
+	make_csr ecdsa-p256 "$W/k.csr"
+	for who in good bad gone; do
+		sg "$H" issue --csr "$W/k.csr" --email "$who@example.com" \
+		    --profile signing --out "$W/$who.pem" >/dev/null
+		openssl x509 -in "$W/$who.pem" -noout -serial | cut -d= -f2 |
+		    tr A-F a-f >"$W/$who.serial"
+	done
+}
+
+teardown_file() {
+	stop_home "$H"
+}
+
+serial() { cat "$W/$1.serial"; }
+crl_pem() { sg "$H" crl --out "$W/crl.der" >/dev/null &&
+	openssl crl -inform DER -in "$W/crl.der" -out "$W/crl.pem"; }
+
+@test "a revoked certificate fails openssl verify -crl_check with error 23, a good one passes" {
+	run sg "$H" revoke "$(serial bad)" --reason keyCompromise
+	[ "$status" -eq 0 ]
+	[[ "$output" == "revoked $(serial bad) (keyCompromise)"* ]]
+	crl_pem
+	run openssl verify -crl_check -CAfile "$H/ca.pem" -CRLfile "$W/crl.pem" "$W/bad.pem"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"error 23 at 0 depth lookup: certificate revoked"* ]]
+	run openssl verify -crl_check -CAfile "$H/ca.pem" -CRLfile "$W/crl.pem" "$W/good.pem"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$W/good.pem: OK" ]
+}
+
+@test "the CRL verifies under the CA, names the reason and carries AKI and a CRL number" {
+	crl_pem
+	run openssl crl -in "$W/crl.pem" -CAfile "$H/ca.pem" -noout -text
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"verify OK"* ]]
+	[[ "$output" == *"Version 2"* ]]
+	[[ "$output" == *"X509v3 Authority Key Identifier"* ]]
+	[[ "$output" == *"X509v3 CRL Number"* ]]
+	[[ "$output" == *"Key Compromise"* ]]
+	[[ "$output" == *"Serial Number: $(serial bad | tr a-f A-F)"* ]]
+	# RFC 5280 5.1.2.5, S/MIME BR 4.9.7: nextUpdate at most 10 days on
+	lu=$(date -d "$(openssl crl -in "$W/crl.pem" -noout -lastupdate | cut -d= -f2)" +%s)
+	nu=$(date -d "$(openssl crl -in "$W/crl.pem" -noout -nextupdate | cut -d= -f2)" +%s)
+	[ $((nu - lu)) -eq $((7 * 86400)) ]
+}
+
+@test "the CRL number grows with every CRL and is never reused" {
+	n1=$(sg "$H" crl | sed -n 's/^CRL \([0-9]*\):.*/\1/p')
+	n2=$(sg "$H" crl | sed -n 's/^CRL \([0-9]*\):.*/\1/p')
+	[ "$n2" -gt "$n1" ]
+	crl_pem
+	num=$(openssl crl -in "$W/crl.pem" -noout -crlnumber | cut -d= -f2)
+	[ "$((num))" -eq $((n2 + 1)) ]
+	[ "$(psql_home "$H" "SELECT count(DISTINCT number) = count(*) FROM crls")" = t ]
+}
+
+@test "revocation, its audit record and publish jobs land together; the CRL has its job" {
+	run psql_home "$H" "SELECT count(*) FROM audit_log WHERE action = 'cert.revoke' AND detail LIKE '%$(serial bad)%keyCompromise%'"
+	[ "$output" = 1 ]
+	run psql_home "$H" "SELECT count(*) FROM publish_jobs WHERE kind = 'cert.revoke' AND ref = '$(serial bad)' AND email = 'bad@example.com'"
+	[ "$output" = 1 ]
+	n=$(psql_home "$H" "SELECT max(number) FROM crls")
+	run psql_home "$H" "SELECT count(*) FROM publish_jobs WHERE kind = 'crl' AND ref = '$n'"
+	[ "$output" = 1 ]
+	run sg "$H" audit verify
+	[ "$status" -eq 0 ]
+}
+
+@test "each reason name maps to its RFC 5280 code in the CRL" {
+	sg "$H" revoke "$(serial gone)" --reason privilegeWithdrawn
+	crl_pem
+	run openssl crl -in "$W/crl.pem" -noout -text
+	[[ "$output" == *"Privilege Withdrawn"* ]]
+}
+
+@test "certificateHold, cACompromise and unknown reasons are refused and change nothing" {
+	before=$(psql_home "$H" "SELECT count(*) FROM audit_log")
+	for r in certificateHold cACompromise aACompromise removeFromCRL bogus; do
+		run sg "$H" revoke "$(serial good)" --reason "$r"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"S/MIME BR 4.9.1"* ]]
+	done
+	[ "$(psql_home "$H" "SELECT count(*) FROM audit_log")" = "$before" ]
+	[ "$(psql_home "$H" "SELECT revoked_at IS NULL FROM certificates WHERE serial = '$(serial good)'")" = t ]
+}
+
+@test "revoking twice or an unknown serial is refused with a clear message" {
+	run sg "$H" revoke "$(serial bad)" --reason superseded
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"already revoked"* ]]
+	run sg "$H" revoke 0123456789abcdef --reason superseded
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"no such certificate"* ]]
+	run sg "$H" revoke "NOT-HEX" --reason superseded
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"not a serial number"* ]]
+}
+
+@test "a revoked certificate leaves the CRL once it has expired" {
+	crl_pem
+	openssl crl -in "$W/crl.pem" -noout -text | grep -q "$(serial gone | tr a-f A-F)"
+	psql_home "$H" "UPDATE certificates SET not_after = now() - interval '1 day' WHERE serial = '$(serial gone)'"
+	crl_pem
+	run openssl crl -in "$W/crl.pem" -noout -text
+	[[ "$output" != *"$(serial gone | tr a-f A-F)"* ]]
+	[[ "$output" == *"$(serial bad | tr a-f A-F)"* ]]
+}
