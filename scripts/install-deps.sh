@@ -16,7 +16,13 @@ pkgs=(
   nginx-light
   clang libclang-rt-14-dev
   wrk
+  chromium fonts-dejavu-core
 )
+# node and npm for the browser side: Debian's packages, unless a node
+# with its own npm (e.g. NodeSource's, which conflicts with Debian's npm)
+# is already there.
+command -v node >/dev/null || pkgs+=(nodejs)
+command -v npm >/dev/null || pkgs+=(npm)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -25,7 +31,25 @@ for p in "${pkgs[@]}"; do
   fi
 done
 
+# The npm packages of package.json (PKI.js and asn1js for the enrolment
+# page, playwright-core and esbuild for the browser tests), installed only
+# when node_modules is missing or older than package.json/package-lock.json.
+npm_deps() {
+  local root stale=0
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  [ -f "$root/package.json" ] || return 0
+  [ -f "$root/node_modules/.package-lock.json" ] || stale=1
+  for f in package.json package-lock.json; do
+    [ -f "$root/$f" ] && [ "$root/$f" -nt "$root/node_modules/.package-lock.json" ] && stale=1
+  done
+  [ $stale -eq 1 ] || return 0
+  command -v npm >/dev/null || { echo "install-deps: npm is missing" >&2; return 1; }
+  echo "install-deps: npm ci (node_modules missing or stale)"
+  (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  npm_deps
   exit 0
 fi
 
@@ -46,3 +70,4 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+npm_deps

@@ -133,3 +133,92 @@ out:
 	sodium_memzero(filter, sizeof(filter));
 	return ret;
 }
+
+/*
+ * The person at dn, read again at request time so that the policy sees the
+ * directory as it is now: name, mail, the disabled marker, and the cn of
+ * every groupOfNames listing the DN as a member (RFC 4519 2.17, 3.5).
+ * Anonymous reads: the demo directory and most corporate ones let anyone
+ * read names, mail and groups.
+ */
+int
+web_dir_lookup(const char *uri, const char *base, const char *dn,
+    struct web_person *p, struct err *e)
+{
+	LDAP			*ld = NULL;
+	LDAPMessage		*res = NULL, *entry;
+	struct berval		 in, esc = { 0, NULL }, **vals;
+	struct timeval		 tv = { 10, 0 };
+	char			 filter[1200];
+	char			*attrs[] = { "uid", "cn", "displayName", "mail",
+				    "description", NULL };
+	char			*gattrs[] = { "cn", NULL };
+	int			 version = LDAP_VERSION3, rc, ret = -1;
+
+	memset(p, 0, sizeof(*p));
+	if ((rc = ldap_initialize(&ld, uri)) != LDAP_SUCCESS) {
+		err_set(e, "directory %s: %s", uri, ldap_err2string(rc));
+		goto out;
+	}
+	ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version);
+	ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
+	ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
+	ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+
+	rc = ldap_search_ext_s(ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)",
+	    attrs, 0, NULL, NULL, &tv, 1, &res);
+	if (rc != LDAP_SUCCESS ||
+	    (entry = ldap_first_entry(ld, res)) == NULL) {
+		err_set(e, "directory: %s: %s", dn, rc == LDAP_SUCCESS ?
+		    "no such entry" : ldap_err2string(rc));
+		goto out;
+	}
+	snprintf(p->dn, sizeof(p->dn), "%s", dn);
+	first_value(ld, entry, "uid", p->uid, sizeof(p->uid));
+	first_value(ld, entry, "displayName", p->display_name,
+	    sizeof(p->display_name));
+	first_value(ld, entry, "cn", p->display_name, sizeof(p->display_name));
+	first_value(ld, entry, "mail", p->mail, sizeof(p->mail));
+	p->disabled = has_value(ld, entry, "description", "disabled");
+	ldap_msgfree(res);
+	res = NULL;
+
+	/* RFC 4515 3: the DN is a value inside the filter; escape it. */
+	in.bv_val = (char *)dn;
+	in.bv_len = strlen(dn);
+	if (ldap_bv2escaped_filter_value(&in, &esc) != 0) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	if ((size_t)snprintf(filter, sizeof(filter),
+	    "(&(objectClass=groupOfNames)(member=%s))", esc.bv_val) >=
+	    sizeof(filter)) {
+		err_set(e, "directory: DN too long");
+		goto out;
+	}
+	rc = ldap_search_ext_s(ld, base, LDAP_SCOPE_SUBTREE, filter, gattrs, 0,
+	    NULL, NULL, &tv, 64, &res);
+	if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
+		err_set(e, "directory group search: %s", ldap_err2string(rc));
+		goto out;
+	}
+	for (entry = ldap_first_entry(ld, res); entry != NULL &&
+	    p->ngroups < sizeof(p->groups) / sizeof(p->groups[0]);
+	    entry = ldap_next_entry(ld, entry)) {
+		if ((vals = ldap_get_values_len(ld, entry, "cn")) == NULL)
+			continue;
+		if (vals[0] != NULL && vals[0]->bv_len < sizeof(p->groups[0]))
+			snprintf(p->groups[p->ngroups++], sizeof(p->groups[0]),
+			    "%.*s", (int)vals[0]->bv_len, vals[0]->bv_val);
+		ldap_value_free_len(vals);
+	}
+	ret = 0;
+out:
+	if (res != NULL)
+		ldap_msgfree(res);
+	if (esc.bv_val != NULL)
+		ber_memfree(esc.bv_val);
+	if (ld != NULL)
+		ldap_unbind_ext_s(ld, NULL, NULL);
+	return ret;
+}

@@ -182,6 +182,7 @@ login_finish(struct http_request *req, struct login_state *st)
 		if (wstore_failures_clear(account, &e) == -1)
 			kore_log(LOG_ERR, "login: %s", e.msg);
 		if (web_session_start(req, "employee", st->person.dn,
+		    st->person.uid,
 		    st->person.display_name, st->person.mail) == -1) {
 			web_error(req, HTTP_STATUS_SERVICE_UNAVAILABLE,
 			    "Unavailable", "Sign-in is unavailable right now. "

@@ -22,6 +22,7 @@
 #include <kore/seccomp.h>
 
 #include "web.h"
+#include "config.h"
 
 /*
  * Workers run under seccomp (Kore's default list plus pgsql's and tasks').
@@ -55,12 +56,20 @@ static struct tmpl_cache	*templates;
 struct static_file {
 	const char	*name;		/* URL path below /static/ */
 	const char	*type;
+	int		 vendor;	/* from SIGNET_VENDOR (generated) */
 	char		*data;
 	size_t		 len;
 };
 
+/*
+ * Every file the site serves under /static/, read once at start-up. The
+ * vendor bundle is PKI.js and asn1js from npm, bundled by scripts/vendor.sh
+ * into build/vendor/ (never committed, never from a CDN).
+ */
 static struct static_file statics[] = {
-	{ "signet.css", "text/css; charset=utf-8", NULL, 0 },
+	{ "signet.css", "text/css; charset=utf-8", 0, NULL, 0 },
+	{ "enrol.js", "text/javascript; charset=utf-8", 0, NULL, 0 },
+	{ "pki.js", "text/javascript; charset=utf-8", 1, NULL, 0 },
 };
 
 static int
@@ -91,7 +100,7 @@ env_req(const char *name)
 }
 
 static void
-load_static(const char *dir)
+load_static(const char *dir, const char *vendor)
 {
 	char	 path[PATH_MAX];
 	FILE	*fp;
@@ -99,7 +108,8 @@ load_static(const char *dir)
 	size_t	 i;
 
 	for (i = 0; i < sizeof(statics) / sizeof(statics[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, statics[i].name);
+		snprintf(path, sizeof(path), "%s/%s", statics[i].vendor ?
+		    vendor : dir, statics[i].name);
 		if ((fp = fopen(path, "r")) == NULL)
 			fatal("%s: %s", path, strerror(errno));
 		if (fseek(fp, 0, SEEK_END) == -1 || (size = ftell(fp)) < 0 ||
@@ -111,6 +121,38 @@ load_static(const char *dir)
 		statics[i].len = size;
 		fclose(fp);
 	}
+}
+
+/*
+ * What the RA takes from the instance's signet.conf (SIGNET_HOME): the key
+ * type of server-made keys ([profile] server_key_type, DESIGN.md: RSA-3072
+ * by default). And a dummy argon2id hash that makes a sign-in with an
+ * unknown operator name cost as much as one with a known name.
+ */
+static void
+server_settings(void)
+{
+	struct config	*cfg = NULL;
+	struct err	 e;
+	const char	*home = getenv("SIGNET_HOME");
+	char		 pw[16];
+
+	snprintf(web_cfg.server_key_type, sizeof(web_cfg.server_key_type),
+	    "rsa-3072");
+	if (home != NULL && *home != '\0') {
+		if ((cfg = config_load(home, &e)) == NULL)
+			fatal("SIGNET_HOME: %s", e.msg);
+		if (cfg->server_key_type != NULL)
+			snprintf(web_cfg.server_key_type,
+			    sizeof(web_cfg.server_key_type), "%s",
+			    cfg->server_key_type);
+		config_free(cfg);
+	}
+	randombytes_buf(pw, sizeof(pw));
+	if (crypto_pwhash_str(web_cfg.dummy_hash, pw, sizeof(pw),
+	    crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	    crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+		fatal("argon2id: out of memory");
 }
 
 /*
@@ -137,11 +179,15 @@ kore_parent_configure(int argc, char **argv)
 	    "SIGNET_LOGIN_MAX_CLIENT_FAILURES", 20, 1, 100000);
 	web_cfg.failure_window_minutes = env_int(
 	    "SIGNET_LOGIN_WINDOW_MINUTES", 15, 1, 1440);
+	web_cfg.lookup_cache_seconds = env_int(
+	    "SIGNET_LOOKUP_CACHE_SECONDS", 5, 0, 3600);
 
 	if ((templates = tmpl_cache_load(env_req("SIGNET_TEMPLATES"), &e)) ==
 	    NULL)
 		fatal("%s", e.msg);
-	load_static(env_req("SIGNET_STATIC"));
+	load_static(env_req("SIGNET_STATIC"), env_req("SIGNET_VENDOR"));
+	server_settings();
+	web_cfg.db = env_req("SIGNET_DB");
 
 	if (!kore_pgsql_register(WEB_DB, env_req("SIGNET_DB")))
 		fatal("cannot register database %s", WEB_DB);
@@ -165,41 +211,54 @@ web_headers(struct http_request *req, int authenticated)
 		http_response_header(req, "cache-control", "no-store");
 }
 
-void
-web_page(struct http_request *req, int status, const char *tname,
-    const char *title, struct tmpl_data *d, const struct web_session *s)
+/* Renders tname inside the layout into a new string (free()). */
+char *
+web_render(const char *tname, const char *title, struct tmpl_data *d,
+    const struct web_session *s, size_t *len)
 {
 	struct tmpl_data	*frame = NULL;
 	struct err		 e;
 	char			*body = NULL, *page = NULL;
-	size_t			 len;
 
 	if ((body = tmpl_render(templates, tname, d, NULL, &e)) == NULL)
-		goto fail;
+		goto out;
 	if ((frame = tmpl_data_new()) == NULL ||
 	    tmpl_data_set(frame, "title", title, &e) == -1 ||
 	    tmpl_data_set(frame, "body", body, &e) == -1)
-		goto fail;
+		goto out;
 	if (s != NULL && (tmpl_data_set(frame, "user_name",
 	    s->display_name[0] ? s->display_name : s->mail, &e) == -1 ||
-	    tmpl_data_set(frame, "csrf", s->csrf, &e) == -1))
-		goto fail;
-	if ((page = tmpl_render(templates, "layout", frame, &len, &e)) == NULL)
-		goto fail;
+	    tmpl_data_set(frame, "csrf", s->csrf, &e) == -1 ||
+	    tmpl_data_set(frame, strcmp(s->kind, "operator") == 0 ?
+	    "is_operator" : "is_employee", "yes", &e) == -1))
+		goto out;
+	page = tmpl_render(templates, "layout", frame, len, &e);
+out:
+	if (page == NULL)
+		kore_log(LOG_ERR, "rendering %s: %s", tname, e.msg);
+	free(body);
+	tmpl_data_free(frame);
+	return page;
+}
+
+void
+web_page(struct http_request *req, int status, const char *tname,
+    const char *title, struct tmpl_data *d, const struct web_session *s)
+{
+	char	*page;
+	size_t	 len;
+
 	web_headers(req, s != NULL);
+	if ((page = web_render(tname, title, d, s, &len)) == NULL) {
+		http_response_header(req, "content-type",
+		    "text/plain; charset=utf-8");
+		http_response(req, HTTP_STATUS_INTERNAL_ERROR,
+		    "internal error\n", 15);
+		return;
+	}
 	http_response_header(req, "content-type", "text/html; charset=utf-8");
 	http_response(req, status, page, len);
-	goto out;
-fail:
-	kore_log(LOG_ERR, "rendering %s: %s", tname, e.msg);
-	web_headers(req, s != NULL);
-	http_response_header(req, "content-type", "text/plain; charset=utf-8");
-	http_response(req, HTTP_STATUS_INTERNAL_ERROR,
-	    "internal error\n", 15);
-out:
-	free(body);
 	free(page);
-	tmpl_data_free(frame);
 }
 
 void
@@ -233,6 +292,18 @@ web_redirect(struct http_request *req, const char *to)
 }
 
 static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int
 in_list(const char *name, const char *const *list)
 {
 	for (; list != NULL && *list != NULL; list++)
@@ -250,9 +321,51 @@ in_list(const char *name, const char *const *list)
  * finds it absent and explains what is missing). Returns 0 when the
  * handler may go on, -1 when the response has been sent.
  */
+/*
+ * Kore's urldecoder refuses control characters, so a multi-line value (a
+ * PEM request) never survives its parser. Decodes such a field here:
+ * %XX and '+', allowing CR, LF and tab, refusing other controls and NUL.
+ */
+static int
+decode_multiline(char *s)
+{
+	char	*in = s, *out = s;
+	int	 hi, lo;
+
+	for (; *in != '\0'; in++) {
+		if (*in == '+') {
+			*out++ = ' ';
+			continue;
+		}
+		if (*in != '%') {
+			*out++ = *in;
+			continue;
+		}
+		if ((hi = hexval(in[1])) < 0 || (lo = hexval(in[2])) < 0)
+			return -1;
+		*out = (char)(hi << 4 | lo);
+		if ((*out < 0x20 && *out != '\r' && *out != '\n' &&
+		    *out != '\t') || *out == 0x7f)
+			return -1;
+		out++;
+		in += 2;
+	}
+	*out = '\0';
+	return 0;
+}
+
 int
 web_form(struct http_request *req, const char *const *allowed,
     const char *const *required)
+{
+	return web_form_ex(req, allowed, required, NULL, NULL);
+}
+
+/* web_form, and the multi-line field raw_name (if sent non-empty) decoded
+ * into *raw_value (kore_free) and checked with web_v_csr. */
+int
+web_form_ex(struct http_request *req, const char *const *allowed,
+    const char *const *required, const char *raw_name, char **raw_value)
 {
 	struct kore_buf	*body;
 	char		 chunk[4096], msg[300], *s, *field, *eq, *save, *val;
@@ -304,6 +417,20 @@ web_form(struct http_request *req, const char *const *allowed,
 			goto out;
 		}
 		empty[nseen] = *val == '\0';
+		if (raw_name != NULL && strcmp(field, raw_name) == 0 &&
+		    *val != '\0') {
+			*raw_value = kore_strdup(val);
+			if (decode_multiline(*raw_value) == -1 ||
+			    web_v_csr(req, *raw_value) != KORE_RESULT_OK) {
+				snprintf(msg, sizeof(msg), "The field \"%.64s\" "
+				    "has a value this page does not accept.",
+				    field);
+				web_error(req, HTTP_STATUS_BAD_REQUEST,
+				    "Bad request", msg);
+				goto out;
+			}
+			empty[nseen] = 1;	/* checked here, not by Kore */
+		}
 		snprintf(seen[nseen++], sizeof(seen[0]), "%s", field);
 	}
 
@@ -335,6 +462,10 @@ web_form(struct http_request *req, const char *const *allowed,
 	}
 	rc = 0;
 out:
+	if (rc != 0 && raw_value != NULL && *raw_value != NULL) {
+		kore_free(*raw_value);
+		*raw_value = NULL;
+	}
 	kore_buf_free(body);
 	return rc;
 }
@@ -401,6 +532,35 @@ web_v_password(struct http_request *req, const void *data)
 
 	for (; *p != '\0'; p++, n++)
 		if ((*p < 0x20 && *p != '\t') || *p == 0x7f || n >= 1024)
+			return KORE_RESULT_ERROR;
+	return KORE_RESULT_OK;
+}
+
+/* Free text for a reason or a search: up to 1024 bytes, no control
+ * characters (a reason is shown to the employee and kept in the audit). */
+int
+web_v_text(struct http_request *req, const void *data)
+{
+	const unsigned char	*p = data;
+	size_t			 n = 0;
+
+	for (; *p != '\0'; p++, n++)
+		if (*p < 0x20 || *p == 0x7f || n >= 1024)
+			return KORE_RESULT_ERROR;
+	return KORE_RESULT_OK;
+}
+
+/* A PEM or base64 request: printable ASCII and line breaks, at most
+ * CSR_MAX_SIZE (csr.h); csr_parse judges the content. */
+int
+web_v_csr(struct http_request *req, const void *data)
+{
+	const unsigned char	*p = data;
+	size_t			 n = 0;
+
+	for (; *p != '\0'; p++, n++)
+		if (n >= 65536 || *p > 0x7e || (*p < 0x20 && *p != '\r' &&
+		    *p != '\n' && *p != '\t'))
 			return KORE_RESULT_ERROR;
 	return KORE_RESULT_OK;
 }

@@ -81,7 +81,7 @@ web_session_get(struct http_request *req, struct web_session *s)
 
 int
 web_session_start(struct http_request *req, const char *kind,
-    const char *subject, const char *name, const char *mail)
+    const char *subject, const char *uid, const char *name, const char *mail)
 {
 	char		token[WEB_TOKEN_HEX + 1], csrf[WEB_TOKEN_HEX + 1];
 	u_int8_t	hash[32];
@@ -92,7 +92,7 @@ web_session_start(struct http_request *req, const char *kind,
 	web_random_hex(csrf, WEB_TOKEN_LEN);
 	if (token_hash(token, hash) == -1)
 		goto out;
-	if (wstore_session_insert(hash, kind, subject, name, mail, csrf,
+	if (wstore_session_insert(hash, kind, subject, uid, name, mail, csrf,
 	    web_cfg.session_hours, &e) == -1) {
 		kore_log(LOG_ERR, "session insert: %s", e.msg);
 		goto out;
@@ -150,4 +150,28 @@ web_prelogin_token(struct http_request *req)
 	web_random_hex(fresh, WEB_TOKEN_LEN);
 	set_cookie(req, WEB_PRELOGIN_COOKIE, fresh, 3600);
 	return fresh;
+}
+
+int
+web_employee(struct http_request *req, struct web_session *s)
+{
+	if (web_session_get(req, s) && strcmp(s->kind, "employee") == 0)
+		return 1;
+	web_redirect(req, "/login");
+	return 0;
+}
+
+int
+web_post_ok(struct http_request *req, const struct web_session *s,
+    const char *const *allowed, const char *const *required)
+{
+	if (web_form(req, allowed, required) == -1)
+		return -1;
+	if (!web_csrf_ok(req, s->csrf)) {
+		web_error(req, HTTP_STATUS_FORBIDDEN, "Form expired",
+		    "This request did not carry this session's form token. "
+		    "Reload the page and try again.");
+		return -1;
+	}
+	return 0;
 }

@@ -3,8 +3,9 @@
 # http://127.0.0.1:PORT with its configuration, pid and logs in DIR.
 #
 # The caller exports SIGNET_DB and SIGNET_LDAP_URI (and optionally the other
-# SIGNET_* settings listed in signet-web.conf.in); SIGNET_TEMPLATES and
-# SIGNET_STATIC default to this checkout's templates/ and web/static/.
+# SIGNET_* settings listed in signet-web.conf.in); SIGNET_TEMPLATES,
+# SIGNET_STATIC and SIGNET_VENDOR default to this checkout's templates/,
+# web/static/ and build/vendor/ (PKI.js bundled by web/vendor.sh).
 # Kore's output (start-up messages, errors) goes to DIR/kore.log.
 set -euo pipefail
 
@@ -29,6 +30,8 @@ start)
 	: "${SIGNET_LDAP_URI:?SIGNET_LDAP_URI is not set}"
 	export SIGNET_TEMPLATES=${SIGNET_TEMPLATES:-$root/templates}
 	export SIGNET_STATIC=${SIGNET_STATIC:-$here/static}
+	export SIGNET_VENDOR=${SIGNET_VENDOR:-$root/build/vendor}
+	[ -f "$SIGNET_VENDOR/pki.js" ] || bash "$here/vendor.sh" "$SIGNET_VENDOR"
 	sed -e "s|@PORT@|$port|g" -e "s|@MODULE@|$here/signet-web.so|g" \
 	    -e "s|@RUNDIR@|$dir|g" "$here/signet-web.conf.in" > "$dir/signet-web.conf"
 	rm -f "$dir/signet-web.pid"

@@ -91,6 +91,26 @@ entry_get(const struct tmpl_data *d, const char *name, size_t len)
 	return NULL;
 }
 
+const char *
+tmpl_data_get(const struct tmpl_data *d, const char *name)
+{
+	const struct entry	*e = entry_get(d, name, strlen(name));
+
+	return e != NULL && e->text != NULL ? e->text : "";
+}
+
+size_t
+tmpl_data_count(const struct tmpl_data *d, const char *name)
+{
+	const struct entry	*e = entry_get(d, name, strlen(name));
+	const struct tmpl_data	*r;
+	size_t			 n = 0;
+
+	for (r = e != NULL ? e->rows : NULL; r != NULL; r = r->next)
+		n++;
+	return n;
+}
+
 static struct entry *
 entry_make(struct tmpl_data *d, const char *name, struct err *er)
 {

@@ -34,6 +34,10 @@ void			 tmpl_data_free(struct tmpl_data *);
 /* Sets name to a copy of value (NULL value: the name becomes empty). */
 int			 tmpl_data_set(struct tmpl_data *, const char *name,
 			    const char *value, struct err *);
+/* The text value of name, "" when missing or a list. */
+const char		*tmpl_data_get(const struct tmpl_data *, const char *name);
+/* The number of rows in the list called name (0 when missing). */
+size_t			 tmpl_data_count(const struct tmpl_data *, const char *name);
 /* Appends a new row to the list called name (created when absent) and
  * returns it; the row belongs to the data and is freed with it. */
 struct tmpl_data	*tmpl_data_add_row(struct tmpl_data *, const char *name,

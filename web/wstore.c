@@ -12,6 +12,9 @@
 #include <kore/kore.h>
 #include <kore/pgsql.h>
 
+#include <sodium.h>
+
+
 #include "web.h"
 
 static int
@@ -33,7 +36,7 @@ db_fail(struct kore_pgsql *sql, struct err *e, const char *what)
 
 int
 wstore_session_insert(const u_int8_t *hash, const char *kind,
-    const char *subject, const char *name, const char *mail,
+    const char *subject, const char *uid, const char *name, const char *mail,
     const char *csrf, int hours, struct err *e)
 {
 	struct kore_pgsql	sql;
@@ -54,15 +57,16 @@ wstore_session_insert(const u_int8_t *hash, const char *kind,
 		goto out;
 	if (!kore_pgsql_query_params(&sql,
 	    "INSERT INTO web_sessions (token_hash, kind, subject, "
-	    "display_name, mail, csrf, expires) VALUES ($1, $2, $3, $4, $5, "
-	    "$6, now() + make_interval(hours => $7::int))", 0, 7,
+	    "display_name, mail, csrf, expires, uid) VALUES ($1, $2, $3, $4, "
+	    "$5, $6, now() + make_interval(hours => $7::int), $8)", 0, 8,
 	    KORE_PGSQL_PARAM_BINARY(hash, 32),
 	    KORE_PGSQL_PARAM_TEXT(kind),
 	    KORE_PGSQL_PARAM_TEXT(subject),
 	    KORE_PGSQL_PARAM_TEXT(name),
 	    KORE_PGSQL_PARAM_TEXT(mail),
 	    KORE_PGSQL_PARAM_TEXT(csrf),
-	    KORE_PGSQL_PARAM_TEXT(hrs))) {
+	    KORE_PGSQL_PARAM_TEXT(hrs),
+	    KORE_PGSQL_PARAM_TEXT(uid))) {
 		db_fail(&sql, e, "storing session");
 		goto out;
 	}
@@ -95,7 +99,7 @@ wstore_session_get(const u_int8_t *hash, int idle_minutes,
 	    "UPDATE web_sessions SET last_seen = now() WHERE token_hash = $1 "
 	    "AND expires > now() AND last_seen > now() - "
 	    "make_interval(mins => $2::int) "
-	    "RETURNING kind, subject, display_name, mail, csrf", 0, 2,
+	    "RETURNING kind, subject, display_name, mail, csrf, uid", 0, 2,
 	    KORE_PGSQL_PARAM_BINARY(hash, 32),
 	    KORE_PGSQL_PARAM_TEXT(idle))) {
 		db_fail(&sql, e, "reading session");
@@ -107,6 +111,7 @@ wstore_session_get(const u_int8_t *hash, int idle_minutes,
 		copy_col(&sql, 2, s->display_name, sizeof(s->display_name));
 		copy_col(&sql, 3, s->mail, sizeof(s->mail));
 		copy_col(&sql, 4, s->csrf, sizeof(s->csrf));
+		copy_col(&sql, 5, s->uid, sizeof(s->uid));
 		*found = 1;
 	}
 	rc = 0;
@@ -199,6 +204,263 @@ wstore_failures_clear(const char *account, struct err *e)
 	    KORE_PGSQL_PARAM_TEXT(account))) {
 		db_fail(&sql, e, "clearing login failures");
 		goto out;
+	}
+	rc = 0;
+out:
+	kore_pgsql_cleanup(&sql);
+	return rc;
+}
+
+/* ---- page reads ---- */
+
+/*
+ * Runs query with text parameters (NULL entries become SQL NULL) and puts
+ * the rows into d: as rows of the list called list, or, with list NULL,
+ * the first row's columns into d itself. *nrows gets the row count.
+ */
+static int
+rows(const char *query, int n, const char **params, struct tmpl_data *d,
+    const char *list, int *nrows, struct err *e)
+{
+	struct kore_pgsql	 sql;
+	struct tmpl_data	*row;
+	int			 i, j, nt, nf, rc = -1;
+	int			 lens[8] = { 0 }, fmts[8] = { 0 };
+
+	if (db_open(&sql, e) == -1)
+		goto out;
+	if (!kore_pgsql_query_param_fields(&sql, query, 0, n, params, lens,
+	    fmts)) {
+		db_fail(&sql, e, "reading");
+		goto out;
+	}
+	nt = kore_pgsql_ntuples(&sql);
+	nf = kore_pgsql_nfields(&sql);
+	for (i = 0; i < nt && (list != NULL || i < 1); i++) {
+		row = d;
+		if (list != NULL && (row = tmpl_data_add_row(d, list, e)) ==
+		    NULL)
+			goto out;
+		for (j = 0; j < nf; j++)
+			if (tmpl_data_set(row, kore_pgsql_fieldname(&sql, j),
+			    kore_pgsql_getvalue(&sql, i, j), e) == -1)
+				goto out;
+	}
+	if (nrows != NULL)
+		*nrows = nt;
+	rc = 0;
+out:
+	kore_pgsql_cleanup(&sql);
+	return rc;
+}
+
+/* The columns every certificate list shows. */
+#define CERT_COLS \
+	"serial, email, coalesce(display_name, '') AS display_name, " \
+	"profile, key_type, to_char(not_before AT TIME ZONE 'UTC', " \
+	"'YYYY-MM-DD') AS not_before, to_char(not_after AT TIME ZONE 'UTC', " \
+	"'YYYY-MM-DD') AS not_after, CASE WHEN revoked_at IS NOT NULL THEN " \
+	"'revoked' WHEN not_after < now() THEN 'expired' ELSE 'valid' END " \
+	"AS status, CASE WHEN revoked_at IS NULL AND not_after >= now() " \
+	"THEN 'yes' ELSE '' END AS is_valid, coalesce(revocation_reason::text, " \
+	"'') AS revocation_reason, coalesce(request_id::text, '') AS request_id"
+
+#define REQ_COLS \
+	"r.id, r.state, r.source, r.email, coalesce(r.display_name, '') AS " \
+	"display_name, r.profile, r.requester, coalesce(r.requester_mail, '') " \
+	"AS requester_mail, array_to_string(r.groups, ', ') AS groups, " \
+	"coalesce(r.reason, '') AS reason, coalesce(r.decided_by, '') AS " \
+	"decided_by, coalesce(r.serial, '') AS serial, " \
+	"to_char(r.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') " \
+	"AS submitted_at, CASE WHEN r.state = 'issued' THEN 'yes' ELSE '' " \
+	"END AS is_issued, CASE WHEN r.state = 'pending' THEN 'yes' ELSE '' " \
+	"END AS is_pending, CASE WHEN r.state = 'denied' THEN 'yes' ELSE '' " \
+	"END AS is_denied, CASE WHEN r.key_pickup IS NOT NULL THEN 'yes' " \
+	"ELSE '' END AS has_pickup, CASE WHEN r.source = 'browser' THEN " \
+	"'yes' ELSE '' END AS is_browser, CASE r.source WHEN 'browser' THEN " \
+	"'Created in the browser' WHEN 'csr' THEN 'Own CSR' WHEN 'server' " \
+	"THEN 'Made by the server' ELSE 'Command line' END AS source_label"
+
+int
+wstore_my_requests(const char *uid, struct tmpl_data *d, struct err *e)
+{
+	const char	*p[] = { uid };
+
+	/* An employee's own requests only: requester is the session's uid. */
+	return rows("SELECT " REQ_COLS " FROM requests r WHERE r.requester = $1 "
+	    "AND r.via_ra ORDER BY r.id DESC LIMIT 50", 1, p, d, "requests",
+	    NULL, e);
+}
+
+int
+wstore_my_certs(const char *mail, struct tmpl_data *d, struct err *e)
+{
+	const char	*p[] = { mail };
+
+	return rows("SELECT " CERT_COLS " FROM certificates WHERE "
+	    "lower(email) = lower($1) ORDER BY issued_at DESC LIMIT 50", 1, p,
+	    d, "certs", NULL, e);
+}
+
+int
+wstore_request(int64_t id, const char *uid, struct tmpl_data *d, int *found,
+    struct err *e)
+{
+	char		 ids[24];
+	const char	*p[] = { ids, uid };
+
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	if (uid != NULL)
+		return rows("SELECT " REQ_COLS " FROM requests r WHERE r.id = $1 "
+		    "AND r.requester = $2 AND r.via_ra", 2, p, d, NULL, found,
+		    e);
+	return rows("SELECT " REQ_COLS " FROM requests r WHERE r.id = $1", 1,
+	    p, d, NULL, found, e);
+}
+
+int
+wstore_lookup(const char *mail, struct tmpl_data *d, struct err *e)
+{
+	const char	*p[] = { mail };
+
+	/* Only certificates a correspondent should encrypt to or trust. */
+	return rows("SELECT " CERT_COLS " FROM certificates WHERE "
+	    "lower(email) = lower($1) AND revoked_at IS NULL AND not_after > "
+	    "now() ORDER BY issued_at DESC LIMIT 20", 1, p, d, "certs", NULL,
+	    e);
+}
+
+int
+wstore_cert(const char *serial, struct tmpl_data *d, int *found,
+    struct err *e)
+{
+	const char	*p[] = { serial };
+
+	return rows("SELECT " CERT_COLS ", issued_by, to_char(issued_at AT "
+	    "TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS issued_at, "
+	    "coalesce(to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD "
+	    "HH24:MI'), '') AS revoked_at FROM certificates WHERE serial = $1",
+	    1, p, d, NULL, found, e);
+}
+
+int
+wstore_der(const char *serial, u_int8_t **der, size_t *len, int *found,
+    struct err *e)
+{
+	struct kore_pgsql	 sql;
+	const char		*hex;
+	size_t			 hlen;
+	int			 rc = -1;
+
+	*der = NULL;
+	*len = 0;
+	*found = 0;
+	if (db_open(&sql, e) == -1)
+		goto out;
+	if (serial != NULL ? !kore_pgsql_query_params(&sql,
+	    "SELECT encode(der, 'hex') FROM certificates WHERE serial = $1",
+	    0, 1, KORE_PGSQL_PARAM_TEXT(serial)) :
+	    !kore_pgsql_query(&sql, "SELECT encode(cert, 'hex') FROM ca")) {
+		db_fail(&sql, e, "reading certificate");
+		goto out;
+	}
+	if (kore_pgsql_ntuples(&sql) == 1) {
+		hex = kore_pgsql_getvalue(&sql, 0, 0);
+		hlen = strlen(hex);
+		*der = kore_malloc(hlen / 2 + 1);
+		if (sodium_hex2bin(*der, hlen / 2 + 1, hex, hlen, NULL, len,
+		    NULL) != 0) {
+			kore_free(*der);
+			*der = NULL;
+			err_set(e, "certificate: bad hex from the database");
+			goto out;
+		}
+		*found = 1;
+	}
+	rc = 0;
+out:
+	kore_pgsql_cleanup(&sql);
+	return rc;
+}
+
+int
+wstore_ca_info(struct tmpl_data *d, struct err *e)
+{
+	return rows("SELECT subject, to_char(installed_at AT TIME ZONE 'UTC', "
+	    "'YYYY-MM-DD') AS installed_at FROM ca", 0, NULL, d, NULL, NULL, e);
+}
+
+int
+wstore_queue(struct tmpl_data *d, struct err *e)
+{
+	return rows("SELECT " REQ_COLS " FROM requests r WHERE r.state = "
+	    "'pending' ORDER BY r.id LIMIT 200", 0, NULL, d, "requests", NULL,
+	    e);
+}
+
+int
+wstore_cert_search(const char *mail, const char *serial, const char *state,
+    struct tmpl_data *d, struct err *e)
+{
+	const char	*p[] = { mail, serial, state };
+
+	/* Each criterion applies only when given (NULL: any). */
+	return rows("SELECT " CERT_COLS " FROM certificates WHERE "
+	    "($1::text IS NULL OR lower(email) = lower($1)) AND "
+	    "($2::text IS NULL OR serial = $2) AND "
+	    "($3::text IS NULL OR $3 = CASE WHEN revoked_at IS NOT NULL THEN "
+	    "'revoked' WHEN not_after < now() THEN 'expired' ELSE 'valid' END) "
+	    "ORDER BY issued_at DESC LIMIT 200", 3, p, d, "certs", NULL, e);
+}
+
+int
+wstore_audit_page(int page, int per_page, struct tmpl_data *d, int *more,
+    struct err *e)
+{
+	char		 lim[16], off[24];
+	const char	*p[] = { lim, off };
+	int		 n;
+
+	/* One row more than shown says whether an older page exists. */
+	snprintf(lim, sizeof(lim), "%d", per_page + 1);
+	snprintf(off, sizeof(off), "%lld", (long long)page * per_page);
+	if (rows("SELECT seq, to_char(to_timestamp(at_us / 1000000.0) AT TIME "
+	    "ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS at, actor, action, "
+	    "subject, detail FROM audit_log ORDER BY seq DESC LIMIT $1::int "
+	    "OFFSET $2::bigint", 2, p, d, "records", &n, e) == -1)
+		return -1;
+	*more = n > per_page;
+	return 0;
+}
+
+int
+wstore_operator(const char *name, struct web_operator *op, int *found,
+    struct err *e)
+{
+	struct kore_pgsql	sql;
+	int			rc = -1;
+
+	memset(op, 0, sizeof(*op));
+	*found = 0;
+	if (db_open(&sql, e) == -1)
+		goto out;
+	if (!kore_pgsql_query_params(&sql,
+	    "SELECT name, role, coalesce(password_hash, ''), "
+	    "coalesce(encode(client_cert_sha256, 'hex'), ''), disabled::text "
+	    "FROM operators WHERE name = $1", 0, 1,
+	    KORE_PGSQL_PARAM_TEXT(name))) {
+		db_fail(&sql, e, "reading operator");
+		goto out;
+	}
+	if (kore_pgsql_ntuples(&sql) == 1) {
+		copy_col(&sql, 0, op->name, sizeof(op->name));
+		copy_col(&sql, 1, op->role, sizeof(op->role));
+		copy_col(&sql, 2, op->password_hash, sizeof(op->password_hash));
+		copy_col(&sql, 3, op->client_cert_sha256,
+		    sizeof(op->client_cert_sha256));
+		op->disabled = strcmp(kore_pgsql_getvalue(&sql, 0, 4),
+		    "true") == 0;
+		*found = 1;
 	}
 	rc = 0;
 out:

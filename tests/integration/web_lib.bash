@@ -19,7 +19,8 @@ web_free_port() {
 
 # A private PostgreSQL cluster owned by the postgres user (initdb refuses
 # root, DESIGN.md), listening only on DIR/run, with database and role
-# "signet", and sql/010_web.sql applied.
+# "signet", and signet-web's own migrations (sql/010_web.sql,
+# sql/011_web_enrol.sql) applied.
 web_pg_start() {
 	local dir=$1
 	mkdir -p "$dir/run"
@@ -32,7 +33,7 @@ web_pg_start() {
 	"$PG_BIN/psql" -X -q -h "$dir/run" -U postgres -d postgres \
 	    -c "CREATE ROLE signet LOGIN" -c "CREATE DATABASE signet OWNER signet"
 	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir/run" -U signet -d signet \
-	    -f "$WEB_ROOT/sql/010_web.sql" >/dev/null
+	    -f "$WEB_ROOT/sql/010_web.sql" -f "$WEB_ROOT/sql/011_web_enrol.sql" >/dev/null
 }
 
 web_pg_stop() {
@@ -82,4 +83,92 @@ web_curl() {
 # The hidden csrf value of a page's form.
 web_csrf_of() {
 	sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p' | head -1
+}
+
+# web_setup_full: a whole Signet behind the terminator — an instance made
+# by `signet setup` (its private PostgreSQL with every migration), the
+# demo directory, `signet ca-serve` deciding requests, signet-web and
+# nginx; the exchange policy issues at once for the smime-auto group
+# (alice, bob) and pends the rest (carol). Operators: olivia (officer),
+# audrey (auditor), password in $WEB_OP_PW.
+# Sets WEB_DIR, WEB_HOME, WEB_URL, WEB_CA, WEB_KORE_URL, WEB_SIGNET_CA.
+web_setup_full() {
+	WEB_DIR=$(mktemp -d /tmp/signet-web-test.XXXXXX)
+	chmod 755 "$WEB_DIR"
+	export WEB_DIR WEB_HOME="$WEB_DIR/home"
+	"$WEB_ROOT/bin/signet" --home "$WEB_HOME" setup --cn "Signet Web Test CA" \
+	    >"$WEB_DIR/setup.log" 2>&1
+	printf 'auto_issue_groups = smime-auto\nmax_valid_per_mailbox = 0\n' \
+	    >>"$WEB_HOME/signet.conf"
+	export WEB_OP_PW="$WEB_DIR/operator.pw"
+	printf 'officer-password-1\n' >"$WEB_OP_PW"
+	chmod 600 "$WEB_OP_PW"
+	"$WEB_ROOT/bin/signet" --home "$WEB_HOME" operator add olivia \
+	    --role officer --password-file "$WEB_OP_PW" >/dev/null
+	"$WEB_ROOT/bin/signet" --home "$WEB_HOME" operator add audrey \
+	    --role auditor --password-file "$WEB_OP_PW" >/dev/null
+	bash "$WEB_ROOT/scripts/slapd.sh" start "$WEB_DIR/ldap"
+	"$WEB_ROOT/bin/signet" --home "$WEB_HOME" ca-serve \
+	    </dev/null >"$WEB_DIR/ca-serve.log" 2>&1 3>&- &
+	echo $! >"$WEB_DIR/ca-serve.mypid"
+	WEB_KORE_PORT=$(web_free_port)
+	WEB_HTTPS_PORT=$(web_free_port)
+	SIGNET_DB=$("$WEB_ROOT/bin/signet" --home "$WEB_HOME" db conninfo)
+	export SIGNET_DB SIGNET_HOME="$WEB_HOME"
+	export SIGNET_LDAP_URI="ldap://127.0.0.1:$(cat "$WEB_DIR/ldap/port")"
+	export SIGNET_LDAP_BASE="dc=example,dc=com"
+	make -s -C "$WEB_ROOT/web" >/dev/null
+	bash "$WEB_ROOT/web/signet-web.sh" start "$WEB_DIR/web" "$WEB_KORE_PORT"
+	bash "$WEB_ROOT/scripts/nginx.sh" start "$WEB_DIR/nginx" "$WEB_KORE_PORT" "$WEB_HTTPS_PORT"
+	export WEB_URL="https://localhost:$WEB_HTTPS_PORT"
+	export WEB_KORE_URL="http://127.0.0.1:$WEB_KORE_PORT"
+	export WEB_CA="$WEB_DIR/nginx/local-ca.pem"
+	export WEB_SIGNET_CA="$WEB_HOME/ca.pem"
+}
+
+# web_psql SQL: runs SQL on the full instance's database, prints rows.
+web_psql() {
+	psql -X -q -t -A "$SIGNET_DB" -c "$1"
+}
+
+web_teardown_full() {
+	[ -n "${WEB_DIR:-}" ] || return 0
+	bash "$WEB_ROOT/scripts/nginx.sh" stop "$WEB_DIR/nginx" || true
+	bash "$WEB_ROOT/web/signet-web.sh" stop "$WEB_DIR/web" || true
+	if [ -f "$WEB_DIR/ca-serve.mypid" ]; then
+		kill "$(cat "$WEB_DIR/ca-serve.mypid")" 2>/dev/null || true
+	fi
+	bash "$WEB_ROOT/scripts/slapd.sh" stop "$WEB_DIR/ldap" || true
+	"$WEB_ROOT/bin/signet" --home "$WEB_HOME" stop >/dev/null 2>&1 || true
+	if [ -z "${WEB_KEEP:-}" ]; then
+		rm -rf "$WEB_DIR"
+	fi
+}
+
+# web_employee_login JAR LOGIN PASSWORD: signs in; prints the HTTP status.
+web_employee_login() {
+	local jar=$1 csrf
+	csrf=$(web_curl "$jar" "$WEB_URL/login" | web_csrf_of)
+	web_curl "$jar" -o /dev/null -w '%{http_code}' --data-urlencode "login=$2" \
+	    --data-urlencode "password=$3" --data-urlencode "csrf=$csrf" "$WEB_URL/login"
+}
+
+# web_operator_login JAR NAME PASSWORD: prints the HTTP status.
+web_operator_login() {
+	local jar=$1 csrf
+	csrf=$(web_curl "$jar" "$WEB_URL/admin/login" | web_csrf_of)
+	web_curl "$jar" -o /dev/null -w '%{http_code}' --data-urlencode "name=$2" \
+	    --data-urlencode "password=$3" --data-urlencode "csrf=$csrf" "$WEB_URL/admin/login"
+}
+
+# web_wait_state JAR ID STATE: polls the status endpoint up to 10 s.
+web_wait_state() {
+	local i s
+	for i in $(seq 1 100); do
+		s=$(web_curl "$1" "$WEB_URL/requests/$2/status" | sed -n 's/.*"state":"\([a-z]*\)".*/\1/p')
+		[ "$s" = "$3" ] && return 0
+		sleep 0.1
+	done
+	echo "request $2 is '$s', not '$3'" >&2
+	return 1
 }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bats
 # Employee sign-in to signet-web through the TLS terminator, against the
-# demo directory and a private PostgreSQL (tests/integration/web_lib.bash).
+# demo directory and a whole Signet instance (tests/integration/web_lib.bash).
 
 load web_lib
 
-setup_file() { web_setup; }
-teardown_file() { web_teardown; }
+setup_file() { web_setup_full; }
+teardown_file() { web_teardown_full; }
 
 setup() {
 	JAR=$(mktemp "$WEB_DIR/jar.XXXXXX")
@@ -83,9 +83,9 @@ sign_in() {
 	token=$(sed -n 's/^set-cookie: signet_session=\([0-9a-f]\{64\}\);.*/\1/Ip' "$JAR.hdr" | tr -d '\r')
 	[ -n "$token" ]
 	hash=$(printf '%s' "$token" | xxd -r -p | sha256sum | cut -d' ' -f1)
-	run $WEB_PSQL -c "SELECT count(*) FROM web_sessions WHERE token_hash = '\\x$hash'::bytea"
+	run web_psql "SELECT count(*) FROM web_sessions WHERE token_hash = '\\x$hash'::bytea"
 	[ "$output" = 1 ]
-	run $WEB_PSQL -c "SELECT count(*) FROM web_sessions WHERE encode(token_hash, 'hex') = '$token'"
+	run web_psql "SELECT count(*) FROM web_sessions WHERE encode(token_hash, 'hex') = '$token'"
 	[ "$output" = 0 ]
 }
 
