@@ -613,7 +613,6 @@ cmd_enroll(struct cli *c, int argc, char **argv)
 	static const char *usage = "enroll --email E --signing-csr F "
 	    "[--name N] [--requester UID] --p12-password-file F";
 	struct kra_config	 kc;
-	struct kra_enc_key	 k;
 	struct ra_request	 r;
 	struct err		 e;
 	const char		*email = NULL, *csrfile = NULL, *name = NULL;
@@ -624,7 +623,6 @@ cmd_enroll(struct cli *c, int argc, char **argv)
 	int64_t			 sig_id = 0, enc_id = 0;
 	int			 ch, rc = 1;
 
-	memset(&k, 0, sizeof(k));
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (ch == 'm')
 			email = optarg;
@@ -645,9 +643,7 @@ cmd_enroll(struct cli *c, int argc, char **argv)
 	if (kra_cfg(c, &kc, 1) != 0)
 		return 1;
 	if (cakey_read_secret(pwfile, NULL, &pass, &e) != 0 ||
-	    cli_read_file(csrfile, CSR_MAX_SIZE, &csr, &csr_len, &e) != 0 ||
-	    kra_encryption_key_new(c->st, c->cfg->server_key_type, email, pass,
-	    &k, &e) != 0) {
+	    cli_read_file(csrfile, CSR_MAX_SIZE, &csr, &csr_len, &e) != 0) {
 		cli_fail("%s", e.msg);
 		goto out;
 	}
@@ -661,36 +657,19 @@ cmd_enroll(struct cli *c, int argc, char **argv)
 	r.requester_mail = email;
 	r.email = email;
 	r.display_name = name;
-	if (store_begin(c->st, &e) != 0)
-		goto fail;
-	/* the signing certificate: the employee's own key, never escrowed */
-	r.profile = "signing";
 	r.csr = csr;
 	r.csr_len = csr_len;
-	if (ra_submit_tx(c->st, c->actor, &r, &sig_id, &e) != 0)
-		goto fail;
-	/* the encryption certificate: the RA's key, escrowed, in one batch */
-	r.source = "server";
-	r.profile = "encryption";
-	r.csr = k.csr.data;
-	r.csr_len = k.csr.size;
-	r.key_escrow = k.escrow;
-	r.key_escrow_len = k.escrow_len;
-	r.key_pickup = k.pickup.data;
-	r.key_pickup_len = k.pickup.size;
-	r.batch_id = sig_id;
-	if (ra_submit_tx(c->st, c->actor, &r, &enc_id, &e) != 0 ||
-	    store_commit(c->st, &e) != 0)
-		goto fail;
+	/* kra.c: the signing request and the escrowed encryption key's
+	 * request, one batch in one transaction */
+	if (kra_enrol_dual(c->st, c->actor, c->cfg->server_key_type, &r, pass,
+	    &sig_id, &enc_id, &e) != 0) {
+		cli_fail("%s; nothing was submitted", e.msg);
+		goto out;
+	}
 	printf("submitted signing request %" PRId64 " and encryption request %"
 	    PRId64 " (key escrowed) for %s\n", sig_id, enc_id, email);
 	rc = 0;
-	goto out;
-fail:
-	store_rollback(c->st);
-	cli_fail("%s; nothing was submitted", e.msg);
 out:
-	kra_encryption_key_free(&k);
 	free(csr);
 	cakey_secret_free(pass);
 	return rc;

@@ -1339,23 +1339,70 @@ out:
 	return rc;
 }
 
-int
-kra_recovery_fetch(struct store *st, const char *actor, int64_t id,
-    const char *otp, gnutls_datum_t *p12, struct err *e)
+/* Who fetches a recovered PKCS#12. */
+enum fetcher { FETCH_ADMIN, FETCH_OWNER, FETCH_OFFICER };
+
+struct owner_copy {
+	char	email[256];
+	int	found;
+};
+
+static int
+owner_copy_fn(void *arg, const struct cert_row *r)
+{
+	struct owner_copy	*o = arg;
+
+	snprintf(o->email, sizeof(o->email), "%s", r->email);
+	o->found = 1;
+	return 0;
+}
+
+/* Whether the certificate serial belongs to the mailbox owner. */
+static int
+is_owner(struct store *st, const char *serial, const char *owner, int *yes,
+    struct err *e)
+{
+	struct owner_copy	o = { "", 0 };
+
+	*yes = 0;
+	if (store_cert_get(st, serial, owner_copy_fn, &o, e) < 0)
+		return -1;
+	*yes = o.found && strcasecmp(o.email, owner) == 0;
+	return 0;
+}
+
+static int
+fetch_do(struct store *st, const struct kra_config *kc, const char *actor,
+    int64_t id, enum fetcher who, const char *owner, const char *otp,
+    gnutls_datum_t *p12, struct err *e)
 {
 	struct kra_rec_row	 rec;
 	struct kra_blob		 b = { NULL, 0 };
 	char			 hash[256], want[65], sub[32];
-	int			 r, rc = -1;
+	int			 r, yes, rc = -1;
 
 	p12->data = NULL;
 	p12->size = 0;
+	/* DESIGN.md, key recovery: an officer takes a departed employee's
+	 * key only where the configuration says so. */
+	if (who == FETCH_OFFICER && (kc == NULL || !kc->officer_fetch))
+		return err_set(e, "officers may not download recovered keys "
+		    "here ([kra] officer_fetch = no); the owner downloads it");
 	if (store_begin(st, e) != 0)
 		return -1;
 	if ((r = store_kra_recovery_lock(st, id, &rec, e)) != 0) {
 		if (r == 1)
 			err_set(e, "no recovery %" PRId64, id);
 		goto out;
+	}
+	if (who == FETCH_OWNER) {
+		if (is_owner(st, rec.serial, owner, &yes, e) != 0)
+			goto out;
+		if (!yes) {
+			/* someone else's recovery looks like none at all */
+			err_set(e, "no recovery %" PRId64, id);
+			goto out;
+		}
 	}
 	if (strcmp(rec.state, "approved") != 0) {
 		err_set(e, "recovery %" PRId64 " is %s%s", id, rec.state,
@@ -1401,6 +1448,22 @@ out:
 	}
 	kra_blob_free(&b);
 	return rc;
+}
+
+int
+kra_recovery_fetch(struct store *st, const char *actor, int64_t id,
+    const char *otp, gnutls_datum_t *p12, struct err *e)
+{
+	return fetch_do(st, NULL, actor, id, FETCH_ADMIN, NULL, otp, p12, e);
+}
+
+int
+kra_recovery_fetch_as(struct store *st, const struct kra_config *kc,
+    const char *actor, int64_t id, const char *owner_email, const char *otp,
+    gnutls_datum_t *p12, struct err *e)
+{
+	return fetch_do(st, kc, actor, id, owner_email != NULL ? FETCH_OWNER :
+	    FETCH_OFFICER, owner_email, otp, p12, e);
 }
 
 struct list_ctx {
@@ -1520,6 +1583,55 @@ out:
 	gnutls_x509_crq_deinit(crq);
 	gnutls_privkey_deinit(pkey);
 	gnutls_x509_privkey_deinit(key);
+	return rc;
+}
+
+int
+kra_enrol_dual(struct store *st, const char *actor, const char *key_type,
+    const struct ra_request *sig, const char *password, int64_t *sig_id,
+    int64_t *enc_id, struct err *e)
+{
+	struct kra_enc_key	 k;
+	struct ra_request	 r;
+	int			 rc = -1;
+
+	*sig_id = *enc_id = 0;
+	if (sig->email == NULL)
+		return err_set(e, "a request needs a mailbox");
+	if (kra_encryption_key_new(st, key_type, sig->email, password, &k,
+	    e) != 0)
+		return -1;
+	if (store_begin(st, e) != 0)
+		goto out;
+	/* the signing certificate: the employee's own key, never escrowed
+	 * (DESIGN.md, key recovery) */
+	r = *sig;
+	r.profile = "signing";
+	r.key_escrow = r.key_pickup = NULL;
+	r.key_escrow_len = r.key_pickup_len = 0;
+	r.batch_id = 0;
+	if (ra_submit_tx(st, actor, &r, sig_id, e) != 0)
+		goto fail;
+	/* the encryption certificate: the RA's key, escrowed, one batch */
+	r.source = "server";
+	r.profile = "encryption";
+	r.csr = k.csr.data;
+	r.csr_len = k.csr.size;
+	r.key_escrow = k.escrow;
+	r.key_escrow_len = k.escrow_len;
+	r.key_pickup = k.pickup.data;
+	r.key_pickup_len = k.pickup.size;
+	r.batch_id = *sig_id;
+	if (ra_submit_tx(st, actor, &r, enc_id, e) != 0 ||
+	    store_commit(st, e) != 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+	*sig_id = *enc_id = 0;
+out:
+	kra_encryption_key_free(&k);
 	return rc;
 }
 

@@ -55,6 +55,7 @@
 
 #include "err.h"
 #include "p12.h"
+#include "ra.h"
 
 struct store;
 
@@ -146,6 +147,21 @@ int	kra_encryption_key_new(struct store *st, const char *key_type,
 void	kra_encryption_key_free(struct kra_enc_key *);
 
 /*
+ * A dual enrolment (issue 7 item 1), shared by the enrolment site and
+ * `signet enroll`: sig is the signing request as the caller made it (the
+ * employee's own key, from the browser or a CSR; profile "signing"; never
+ * escrowed); the encryption key is made here with kra_encryption_key_new
+ * (key_type, pickup under password) and submitted as profile
+ * "encryption", source "server", with the same requester, in one
+ * transaction and one batch with the signing request (ra_submit_tx).
+ * *sig_id and *enc_id: the two requests; on failure nothing is stored.
+ */
+int	kra_enrol_dual(struct store *st, const char *actor,
+	    const char *key_type, const struct ra_request *sig,
+	    const char *password, int64_t *sig_id, int64_t *enc_id,
+	    struct err *e);
+
+/*
  * Pickup of a server-made key once its certificate is issued: decrypts
  * requests.key_pickup with password, checks it against the issued
  * certificate, builds the PKCS#12 (certificate + CA) in fmt, deletes
@@ -198,6 +214,18 @@ void	kra_otp_free(char *otp);
 /* Hands out the recovered PKCS#12 once (deleted from the database) to the
  * holder of the one-time password. *p12 is freed with gnutls_free. */
 int	kra_recovery_fetch(struct store *st, const char *actor, int64_t id,
+	    const char *otp, gnutls_datum_t *p12, struct err *e);
+
+/*
+ * The same for the enrolment site and the console, which act for a
+ * person: owner_email not NULL -- the signed-in employee, who must own
+ * the certificate (its mailbox, compared case-insensitively; anyone else
+ * is told there is no such recovery); owner_email NULL -- an officer, for
+ * a departed employee, refused unless [kra] officer_fetch = yes. A refusal
+ * changes nothing: the PKCS#12 stays for its owner.
+ */
+int	kra_recovery_fetch_as(struct store *st, const struct kra_config *kc,
+	    const char *actor, int64_t id, const char *owner_email,
 	    const char *otp, gnutls_datum_t *p12, struct err *e);
 
 struct kra_recovery {

@@ -29,42 +29,20 @@
 #define HTTP_STATUS_TOO_MANY_REQUESTS	429	/* RFC 6585 4 */
 #define AUDIT_PER_PAGE			50
 
-enum { CAN_READ = 1, CAN_DECIDE = 2, CAN_RECOVER = 4 };
-
 static int
 role_rights(const char *role)
 {
 	if (strcmp(role, "admin") == 0 || strcmp(role, "officer") == 0)
-		return CAN_READ | CAN_DECIDE;
+		return WEB_CAN_READ | WEB_CAN_DECIDE;
 	if (strcmp(role, "auditor") == 0)
-		return CAN_READ;
+		return WEB_CAN_READ;
 	if (strcmp(role, "recovery-agent") == 0)
-		return CAN_RECOVER;
+		return WEB_CAN_RECOVER;
 	return 0;
 }
 
-/* The per-worker connection for the console's audited writes: each is
- * one short transaction on the local socket. */
-static struct store *
-console_store(struct err *e)
-{
-	static struct store	*st;
-
-	if (st != NULL && PQstatus(store_pg(st)) != CONNECTION_OK) {
-		store_close(st);
-		st = NULL;
-	}
-	if (st == NULL)
-		st = store_open(web_cfg.db, e);
-	return st;
-}
-
-/*
- * The signed-in operator with the rights asked for; otherwise the answer
- * (login redirect, or 403 naming the role) is sent and 0 returned.
- */
-static int
-operator_ok(struct http_request *req, struct web_session *s,
+int
+web_operator_ok(struct http_request *req, struct web_session *s,
     struct web_operator *op, int need)
 {
 	struct err	e;
@@ -95,8 +73,8 @@ operator_ok(struct http_request *req, struct web_session *s,
 	return 1;
 }
 
-static struct tmpl_data *
-console_data(const struct web_session *s, const struct web_operator *op)
+struct tmpl_data *
+web_console_data(const struct web_session *s, const struct web_operator *op)
 {
 	struct tmpl_data	*d;
 	struct err		 e;
@@ -106,10 +84,10 @@ console_data(const struct web_session *s, const struct web_operator *op)
 	    tmpl_data_set(d, "operator", op->name, &e) == -1 ||
 	    tmpl_data_set(d, "role", op->role, &e) == -1 ||
 	    tmpl_data_set(d, "csrf", s->csrf, &e) == -1 ||
-	    tmpl_data_set(d, "can_read", (r & CAN_READ) ? "yes" : "", &e) == -1 ||
-	    tmpl_data_set(d, "can_decide", (r & CAN_DECIDE) ? "yes" : "",
+	    tmpl_data_set(d, "can_read", (r & WEB_CAN_READ) ? "yes" : "", &e) == -1 ||
+	    tmpl_data_set(d, "can_decide", (r & WEB_CAN_DECIDE) ? "yes" : "",
 	    &e) == -1 ||
-	    tmpl_data_set(d, "can_recover", (r & CAN_RECOVER) ? "yes" : "",
+	    tmpl_data_set(d, "can_recover", (r & WEB_CAN_RECOVER) ? "yes" : "",
 	    &e) == -1) {
 		tmpl_data_free(d);
 		return NULL;
@@ -117,8 +95,8 @@ console_data(const struct web_session *s, const struct web_operator *op)
 	return d;
 }
 
-static void
-console_page(struct http_request *req, struct tmpl_data *d, int ok,
+void
+web_console_page(struct http_request *req, struct tmpl_data *d, int ok,
     const char *tmpl, const char *title, const struct web_session *s,
     const struct err *e)
 {
@@ -193,6 +171,38 @@ oplogin_page(struct http_request *req, int status, const char *name,
  * terminator (scripts/nginx.sh). Its SHA-256 over the DER must be the
  * operator's registered one.
  */
+/*
+ * nginx's $ssl_client_escaped_cert: the PEM with %XX escapes, line breaks
+ * included, which Kore's own urldecoder refuses (it admits no control
+ * characters). A '+' stays a '+' (base64), escaped or not.
+ */
+static int
+pem_unescape(char *s)
+{
+	char	*in = s, *out = s, h[3] = { 0, 0, 0 }, *end;
+	long	 v;
+
+	for (; *in != '\0'; in++) {
+		if (*in != '%') {
+			*out++ = *in;
+			continue;
+		}
+		if (!isxdigit((unsigned char)in[1]) ||
+		    !isxdigit((unsigned char)in[2]))
+			return -1;
+		h[0] = in[1];
+		h[1] = in[2];
+		v = strtol(h, &end, 16);
+		if (*end != '\0' || (v < 0x20 && v != '\n' && v != '\r') ||
+		    v >= 0x7f)
+			return -1;
+		*out++ = (char)v;
+		in += 2;
+	}
+	*out = '\0';
+	return 0;
+}
+
 static int
 client_cert_ok(struct http_request *req, const char *want_hex)
 {
@@ -207,7 +217,7 @@ client_cert_ok(struct http_request *req, const char *want_hex)
 	    !http_request_header(req, "x-signet-client-cert", &cert))
 		return 0;
 	pem = kore_strdup(cert);
-	if (!http_argument_urldecode(pem))
+	if (pem_unescape(pem) != 0)
 		goto out;
 	in.data = (unsigned char *)pem;
 	in.size = strlen(pem);
@@ -359,13 +369,13 @@ web_admin(struct http_request *req)
 	struct err		 e;
 	int			 ok = 1;
 
-	if (!operator_ok(req, &s, &op, 0))
+	if (!web_operator_ok(req, &s, &op, 0))
 		return KORE_RESULT_OK;
-	d = console_data(&s, &op);
-	if (d != NULL && (role_rights(op.role) & CAN_READ))
+	d = web_console_data(&s, &op);
+	if (d != NULL && (role_rights(op.role) & WEB_CAN_READ))
 		ok = wstore_queue(d, &e) == 0 && tmpl_data_set(d, "has_rows",
 		    tmpl_data_count(d, "requests") > 0 ? "yes" : "", &e) == 0;
-	console_page(req, d, ok, "admin_queue", "Pending requests", &s, &e);
+	web_console_page(req, d, ok, "admin_queue", "Pending requests", &s, &e);
 	return KORE_RESULT_OK;
 }
 
@@ -390,17 +400,17 @@ web_admin_request(struct http_request *req)
 	int64_t			 id;
 	int			 found = 0, ok;
 
-	if (!operator_ok(req, &s, &op, CAN_READ))
+	if (!web_operator_ok(req, &s, &op, WEB_CAN_READ))
 		return KORE_RESULT_OK;
 	if ((id = path_num(req->path, "/admin/requests/")) == -1)
 		return web_not_found(req);
-	d = console_data(&s, &op);
+	d = web_console_data(&s, &op);
 	ok = d != NULL && wstore_request(id, NULL, d, &found, &e) == 0;
 	if (ok && !found) {
 		tmpl_data_free(d);
 		return web_not_found(req);
 	}
-	console_page(req, d, ok, "admin_request", "Request", &s, &e);
+	web_console_page(req, d, ok, "admin_request", "Request", &s, &e);
 	return KORE_RESULT_OK;
 }
 
@@ -420,7 +430,7 @@ web_admin_decide(struct http_request *req)
 	size_t			 changed;
 	int			 approve;
 
-	if (!operator_ok(req, &s, &op, CAN_DECIDE))
+	if (!web_operator_ok(req, &s, &op, WEB_CAN_DECIDE))
 		return KORE_RESULT_OK;
 	if ((id = path_num(req->path, "/admin/requests/")) == -1)
 		return web_not_found(req);
@@ -441,7 +451,7 @@ web_admin_decide(struct http_request *req)
 		reason = NULL;
 	}
 	/* ca/request.c: from pending only, the whole batch, audited. */
-	if ((st = console_store(&e)) == NULL ||
+	if ((st = web_store(&e)) == NULL ||
 	    request_officer_decide(st, op.name, id, approve, reason, &changed,
 	    &e) != 0) {
 		kore_log(LOG_ERR, "decide: %s", e.msg);
@@ -471,13 +481,13 @@ web_admin_certs(struct http_request *req)
 	char			*mail = NULL, *serial = NULL, *state = NULL;
 	int			 ok;
 
-	if (!operator_ok(req, &s, &op, CAN_READ))
+	if (!web_operator_ok(req, &s, &op, WEB_CAN_READ))
 		return KORE_RESULT_OK;
 	http_populate_get(req);
 	http_argument_get_string(req, "mail", &mail);
 	http_argument_get_string(req, "serial", &serial);
 	http_argument_get_string(req, "state", &state);
-	d = console_data(&s, &op);
+	d = web_console_data(&s, &op);
 	ok = d != NULL &&
 	    tmpl_data_set(d, "q_mail", mail, &e) == 0 &&
 	    tmpl_data_set(d, "q_serial", serial, &e) == 0 &&
@@ -490,7 +500,7 @@ web_admin_certs(struct http_request *req)
 	    wstore_cert_search(mail, serial, state, d, &e) == 0 &&
 	    tmpl_data_set(d, "has_rows", tmpl_data_count(d, "certs") > 0 ?
 	    "yes" : "", &e) == 0;
-	console_page(req, d, ok, "admin_certs", "Certificates", &s, &e);
+	web_console_page(req, d, ok, "admin_certs", "Certificates", &s, &e);
 	return KORE_RESULT_OK;
 }
 
@@ -504,17 +514,26 @@ web_admin_cert(struct http_request *req)
 	char			 serial[48];
 	int			 found = 0, ok;
 
-	if (!operator_ok(req, &s, &op, CAN_READ))
+	if (!web_operator_ok(req, &s, &op, WEB_CAN_READ))
 		return KORE_RESULT_OK;
 	snprintf(serial, sizeof(serial), "%s",
 	    req->path + strlen("/admin/certs/"));
-	d = console_data(&s, &op);
+	d = web_console_data(&s, &op);
 	ok = d != NULL && wstore_cert(serial, d, &found, &e) == 0;
 	if (ok && !found) {
 		tmpl_data_free(d);
 		return web_not_found(req);
 	}
-	console_page(req, d, ok, "admin_cert", "Certificate", &s, &e);
+	/* Key recovery: the escrow, the recoveries, and for an officer the
+	 * form that opens one (recovery.c). */
+	if (ok && web_cfg.kra.enabled)
+		ok = tmpl_data_set(d, "kra_on", "yes", &e) == 0 &&
+		    tmpl_data_set(d, "officer_fetch", web_cfg.kra.officer_fetch ?
+		    "yes" : "", &e) == 0 &&
+		    wstore_cert_escrowed(serial, d, &e) == 0 &&
+		    web_recoveries(tmpl_data_get(d, "email"), serial, d,
+		    &e) == 0;
+	web_console_page(req, d, ok, "admin_cert", "Certificate", &s, &e);
 	return KORE_RESULT_OK;
 }
 
@@ -533,7 +552,7 @@ web_admin_revoke(struct http_request *req)
 	u_int16_t		 reason;
 	int			 found = 0;
 
-	if (!operator_ok(req, &s, &op, CAN_DECIDE))
+	if (!web_operator_ok(req, &s, &op, WEB_CAN_DECIDE))
 		return KORE_RESULT_OK;
 	snprintf(serial, sizeof(serial), "%s",
 	    req->path + strlen("/admin/certs/"));
@@ -566,7 +585,7 @@ web_admin_revoke(struct http_request *req)
 	/* ca/revoke.c: audited, queues the publish job and wakes ca-serve's
 	 * revocation service (new CRL, OCSP answers). */
 	snprintf(actor, sizeof(actor), "operator:%s", op.name);
-	if ((st = console_store(&e)) == NULL ||
+	if ((st = web_store(&e)) == NULL ||
 	    revoke_cert(st, serial, reason, actor, &e) != 0) {
 		kore_log(LOG_ERR, "revoke: %s", e.msg);
 		snprintf(msg, sizeof(msg), "The certificate was not revoked: %s",
@@ -590,11 +609,11 @@ web_admin_audit(struct http_request *req)
 	char			 n[16];
 	int			 more = 0, ok;
 
-	if (!operator_ok(req, &s, &op, CAN_READ))
+	if (!web_operator_ok(req, &s, &op, WEB_CAN_READ))
 		return KORE_RESULT_OK;
 	http_populate_get(req);
 	http_argument_get_uint32(req, "page", &page);
-	d = console_data(&s, &op);
+	d = web_console_data(&s, &op);
 	ok = d != NULL && wstore_audit_page(page, AUDIT_PER_PAGE, d, &more,
 	    &e) == 0;
 	if (ok && page > 0) {
@@ -605,6 +624,6 @@ web_admin_audit(struct http_request *req)
 		snprintf(n, sizeof(n), "%u", page + 1);
 		ok = tmpl_data_set(d, "older", n, &e) == 0;
 	}
-	console_page(req, d, ok, "admin_audit", "Audit log", &s, &e);
+	web_console_page(req, d, ok, "admin_audit", "Audit log", &s, &e);
 	return KORE_RESULT_OK;
 }

@@ -7,6 +7,14 @@
  * ca-serve to decide; the directory is read again at that moment (name,
  * mail, groups, the disabled marker) so the policy sees it as it is.
  * Directory, key generation and the database write run in a Kore task.
+ *
+ * With key recovery on ([kra] enabled = yes) every enrolment makes a pair
+ * from one request (DESIGN.md, key recovery): a signing certificate for
+ * the employee's own key (browser or CSR), never escrowed, and an
+ * encryption certificate for a key the RA makes, sealed to the KRA and
+ * kept for pickup under a password the employee chooses here
+ * (kra_enrol_dual). "Make it for me" is then refused: a signing key must
+ * never pass through the server.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +28,7 @@
 
 #include "web.h"
 #include "csr.h"
+#include "kra.h"
 #include "ra.h"
 #include "store.h"
 
@@ -35,7 +44,9 @@ struct enrol_state {
 	char			 password[1025];
 	u_int8_t		*csr;
 	size_t			 csr_len;
+	int			 dual;		/* key recovery: the pair */
 	int64_t			 id;
+	int64_t			 enc_id;	/* dual: the encryption request */
 	enum enrol_outcome	 outcome;
 	struct err		 err;
 };
@@ -134,6 +145,17 @@ enrol_task(struct kore_task *t)
 	if ((db = store_open(web_cfg.db, &st->err)) == NULL)
 		goto out;
 	snprintf(actor, sizeof(actor), "web:%s", p.uid);
+	if (st->dual) {
+		/* ca/kra.c: the encryption key made, sealed to the KRA and
+		 * encrypted for pickup; both requests in one batch */
+		if (kra_enrol_dual(db, actor, web_cfg.server_key_type, &r,
+		    st->password, &st->id, &st->enc_id, &st->err) != 0) {
+			st->outcome = OUT_BAD;
+			goto out;
+		}
+		st->outcome = OUT_OK;
+		goto out;
+	}
 	if (ra_submit(db, actor, &r, &st->id, &st->err) != 0) {
 		/* ra_submit refuses what is wrong with the request itself. */
 		st->outcome = OUT_BAD;
@@ -152,7 +174,7 @@ out:
 }
 
 static void
-enrol_json(struct http_request *req, int status, int64_t id,
+enrol_json(struct http_request *req, int status, int64_t id, int64_t enc_id,
     const char *error)
 {
 	struct kore_buf	*b = kore_buf_alloc(256);
@@ -164,6 +186,9 @@ enrol_json(struct http_request *req, int status, int64_t id,
 		snprintf(url, sizeof(url), "/requests/%lld", (long long)id);
 		kore_buf_appendf(b, "{\"id\":%lld,\"url\":", (long long)id);
 		web_json_str(b, url);
+		if (enc_id > 0)
+			kore_buf_appendf(b, ",\"encryption_id\":%lld",
+			    (long long)enc_id);
 		kore_buf_append(b, "}", 1);
 	} else {
 		kore_buf_append(b, "{\"error\":", 9);
@@ -186,7 +211,7 @@ enrol_finish(struct http_request *req, struct enrol_state *st)
 	switch (st->outcome) {
 	case OUT_OK:
 		if (st->way == WAY_BROWSER) {
-			enrol_json(req, HTTP_STATUS_OK, st->id, NULL);
+			enrol_json(req, HTTP_STATUS_OK, st->id, st->enc_id, NULL);
 			break;
 		}
 		snprintf(url, sizeof(url), "/requests/%lld", (long long)st->id);
@@ -196,7 +221,7 @@ enrol_finish(struct http_request *req, struct enrol_state *st)
 		snprintf(msg, sizeof(msg), "The request was not accepted: %s",
 		    st->err.msg);
 		if (st->way == WAY_BROWSER)
-			enrol_json(req, HTTP_STATUS_BAD_REQUEST, 0, msg);
+			enrol_json(req, HTTP_STATUS_BAD_REQUEST, 0, 0, msg);
 		else
 			web_error(req, HTTP_STATUS_BAD_REQUEST,
 			    "Request not accepted", msg);
@@ -204,7 +229,7 @@ enrol_finish(struct http_request *req, struct enrol_state *st)
 	default:
 		kore_log(LOG_ERR, "enrol: %s", st->err.msg);
 		if (st->way == WAY_BROWSER)
-			enrol_json(req, HTTP_STATUS_SERVICE_UNAVAILABLE, 0,
+			enrol_json(req, HTTP_STATUS_SERVICE_UNAVAILABLE, 0, 0,
 			    "The request could not be stored right now. Try "
 			    "again shortly.");
 		else
@@ -217,24 +242,48 @@ enrol_finish(struct http_request *req, struct enrol_state *st)
 }
 
 static const char *const csr_fields[] = { "csrf", "csr", NULL };
+static const char *const dual_fields[] = { "csrf", "csr", "password",
+    "password2", NULL };
 static const char *const server_fields[] = { "csrf", "password", "password2",
     NULL };
+
+/* The pickup password of a server-made key, typed twice. */
+static const char *
+password_problem(struct http_request *req, char **pw, char **pw2)
+{
+	if (!http_argument_get_string(req, "password", pw) ||
+	    !http_argument_get_string(req, "password2", pw2))
+		return "Choose a password and type it twice.";
+	if (strlen(*pw) < PASSWORD_MIN)
+		return "The password must have at least 10 characters.";
+	if (strcmp(*pw, *pw2) != 0)
+		return "The two passwords are not the same.";
+	return NULL;
+}
 
 static int
 enrol_start(struct http_request *req, enum enrol_way way)
 {
 	struct web_session	 s;
 	struct enrol_state	*st;
-	char			*csr = NULL, *pw = NULL, *pw2 = NULL;
+	char			*csr = NULL, *pw = NULL, *pw2 = NULL, why[160];
 	const char		*problem = NULL;
-	int			 rc = KORE_RESULT_OK;
+	int			 rc = KORE_RESULT_OK, dual = web_cfg.kra.enabled;
 
 	if (!web_session_get(req, &s) || strcmp(s.kind, "employee") != 0) {
 		if (way == WAY_BROWSER)
-			enrol_json(req, HTTP_STATUS_UNAUTHORIZED, 0,
+			enrol_json(req, HTTP_STATUS_UNAUTHORIZED, 0, 0,
 			    "Your session has ended. Sign in again.");
 		else
 			web_redirect(req, "/login");
+		return KORE_RESULT_OK;
+	}
+	if (way == WAY_SERVER && dual) {
+		web_error(req, HTTP_STATUS_CONFLICT, "Not offered here",
+		    "With key recovery on, your signing key is made by you, in "
+		    "your browser or with your own request (CSR); the server "
+		    "makes only your encryption key. Choose one of the other "
+		    "ways on the enrolment page.");
 		return KORE_RESULT_OK;
 	}
 	if (way == WAY_SERVER) {
@@ -242,7 +291,8 @@ enrol_start(struct http_request *req, enum enrol_way way)
 			return KORE_RESULT_OK;
 	} else {
 		/* The PEM's line breaks need the form reader's own decoder. */
-		if (web_form_ex(req, csr_fields, csr_fields, "csr", &csr) == -1)
+		if (web_form_ex(req, dual ? dual_fields : csr_fields,
+		    csr_fields, "csr", &csr) == -1)
 			return KORE_RESULT_OK;
 		if (!web_csrf_ok(req, s.csrf)) {
 			kore_free(csr);
@@ -253,28 +303,29 @@ enrol_start(struct http_request *req, enum enrol_way way)
 		}
 	}
 
-	if (way == WAY_SERVER) {
-		if (!http_argument_get_string(req, "password", &pw) ||
-		    !http_argument_get_string(req, "password2", &pw2))
-			problem = "Choose a password and type it twice.";
-		else if (strlen(pw) < PASSWORD_MIN)
-			problem = "The password must have at least 10 characters.";
-		else if (strcmp(pw, pw2) != 0)
-			problem = "The two passwords are not the same.";
-	} else if (csr == NULL) {
+	if (way != WAY_SERVER && csr == NULL)
 		problem = "Paste a certificate request (PEM) or choose a file.";
+	else if (way == WAY_SERVER || dual)
+		problem = password_problem(req, &pw, &pw2);
+	if (problem != NULL && dual && way != WAY_SERVER && csr != NULL) {
+		/* say which password: the signing key has none here */
+		snprintf(why, sizeof(why), "The password of your encryption "
+		    "key: %s", problem);
+		problem = why;
 	}
 	if (problem != NULL)
 		goto refuse;
 
 	st = http_state_create(req, sizeof(*st), enrol_state_free);
 	st->way = way;
+	st->dual = dual;
 	snprintf(st->dn, sizeof(st->dn), "%s", s.subject);
-	if (way == WAY_SERVER) {
+	if (pw != NULL) {
 		snprintf(st->password, sizeof(st->password), "%s", pw);
 		sodium_memzero(pw, strlen(pw));
 		sodium_memzero(pw2, strlen(pw2));
-	} else if (csr_bytes(csr, &st->csr, &st->csr_len) == -1) {
+	}
+	if (way != WAY_SERVER && csr_bytes(csr, &st->csr, &st->csr_len) == -1) {
 		problem = "The request is neither PEM nor base64-encoded DER.";
 		goto refuse;
 	}
@@ -286,7 +337,7 @@ enrol_start(struct http_request *req, enum enrol_way way)
 	goto out;
 refuse:
 	if (way == WAY_BROWSER)
-		enrol_json(req, HTTP_STATUS_BAD_REQUEST, 0, problem);
+		enrol_json(req, HTTP_STATUS_BAD_REQUEST, 0, 0, problem);
 	else
 		web_error(req, HTTP_STATUS_BAD_REQUEST, "Request not accepted",
 		    problem);
@@ -342,6 +393,8 @@ web_enrol(struct http_request *req)
 	    tmpl_data_set(d, "mail", s.mail, &e) == -1 ||
 	    tmpl_data_set(d, "csrf", s.csrf, &e) == -1 ||
 	    tmpl_data_set(d, "server_key_type", web_cfg.server_key_type,
+	    &e) == -1 ||
+	    tmpl_data_set(d, "kra_on", web_cfg.kra.enabled ? "yes" : "",
 	    &e) == -1) {
 		tmpl_data_free(d);
 		web_error(req, HTTP_STATUS_INTERNAL_ERROR, "Error",

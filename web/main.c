@@ -126,7 +126,7 @@ load_static(const char *dir, const char *vendor)
 /*
  * What the RA takes from the instance's signet.conf (SIGNET_HOME): the key
  * type of server-made keys ([profile] server_key_type, DESIGN.md: RSA-3072
- * by default). And a dummy argon2id hash that makes a sign-in with an
+ * by default) and the key recovery settings ([kra]). And a dummy argon2id hash that makes a sign-in with an
  * unknown operator name cost as much as one with a known name.
  */
 static void
@@ -146,6 +146,9 @@ server_settings(void)
 			snprintf(web_cfg.server_key_type,
 			    sizeof(web_cfg.server_key_type), "%s",
 			    cfg->server_key_type);
+		/* [kra]: dual enrolment and recovery pages when enabled */
+		if (kra_config_load(cfg->path, &web_cfg.kra, &e) != 0)
+			fatal("SIGNET_HOME: %s", e.msg);
 		config_free(cfg);
 	}
 	randombytes_buf(pw, sizeof(pw));

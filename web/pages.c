@@ -55,10 +55,13 @@ web_home(struct http_request *req)
 	}
 	if (tmpl_data_set(d, "name", s.display_name, &e) == -1 ||
 	    tmpl_data_set(d, "mail", s.mail, &e) == -1 ||
-	    wstore_my_certs(s.mail, d, &e) == -1 ||
+	    tmpl_data_set(d, "csrf", s.csrf, &e) == -1 ||
+	    wstore_my_certs(s.mail, s.uid, d, &e) == -1 ||
 	    wstore_my_requests(s.uid, d, &e) == -1 ||
 	    tmpl_data_set(d, "has_certs", tmpl_data_count(d, "certs") > 0 ?
-	    "yes" : "", &e) == -1) {
+	    "yes" : "", &e) == -1 ||
+	    (web_cfg.kra.enabled &&
+	    web_recoveries(s.mail, NULL, d, &e) == -1)) {
 		build_failed(req, d, &e);
 		return KORE_RESULT_OK;
 	}
@@ -109,7 +112,10 @@ web_request(struct http_request *req)
 		tmpl_data_free(d);
 		return web_not_found(req);
 	}
-	if (tmpl_data_set(d, "csrf", s.csrf, &e) == -1) {
+	/* A dual enrolment's other half (the encryption certificate and its
+	 * key to collect) is shown with the signing request. */
+	if (tmpl_data_set(d, "csrf", s.csrf, &e) == -1 ||
+	    wstore_batch(id, s.uid, d, &e) == -1) {
 		build_failed(req, d, &e);
 		return KORE_RESULT_OK;
 	}

@@ -11,9 +11,13 @@
  *   wstore.c   every SQL statement of signet-web
  *   pages.c    the employee's pages: home, request status, CA, lookup,
  *              certificate downloads
- *   enrol.c    enrolment three ways (browser CSR, pasted CSR, server key)
+ *   enrol.c    enrolment three ways (browser CSR, pasted CSR, server key);
+ *              with key recovery on, the signing + encryption pair
  *   serverkey.c server-made keys without key recovery: generation, CSR,
  *              encrypted PKCS#8 (pickup itself is kra_pickup, ca/kra.h)
+ *   selfrevoke.c an employee revokes their own certificate
+ *   recovery.c key recovery on the site: the owner's recoveries and
+ *              download, the console's open, approve and officer download
  *   admin.c    the operator console
  *   json.c     the small JSON writer of the status endpoint
  *   tmpl.c     the template renderer (no Kore dependency)
@@ -25,6 +29,7 @@
 #include <kore/http.h>
 
 #include "err.h"
+#include "kra.h"
 #include "tmpl.h"
 
 #define WEB_DB			"signet"	/* kore_pgsql database name */
@@ -48,6 +53,8 @@ struct web_config {
 						   SIGNET_HOME's signet.conf */
 	char		 dummy_hash[128];	/* argon2id of nothing: equal time
 						   for unknown operators */
+	struct kra_config kra;			/* [kra] of SIGNET_HOME's
+						   signet.conf; off without it */
 };
 
 extern struct web_config	 web_cfg;
@@ -134,7 +141,9 @@ int	wstore_failures_clear(const char *account, struct err *);
  */
 struct tmpl_data;
 int	wstore_my_requests(const char *uid, struct tmpl_data *, struct err *);
-int	wstore_my_certs(const char *mail, struct tmpl_data *, struct err *);
+/* By mailbox, and those from the uid's own requests through the site. */
+int	wstore_my_certs(const char *mail, const char *uid, struct tmpl_data *,
+	    struct err *);
 /* uid NULL: any requester's (the console). */
 int	wstore_request(int64_t id, const char *uid, struct tmpl_data *,
 	    int *found, struct err *);
@@ -161,6 +170,24 @@ struct web_operator {
 };
 int	wstore_operator(const char *name, struct web_operator *, int *found,
 	    struct err *);
+
+/* Whether certificate serial's key is escrowed: has_escrow ("yes" or
+ * "") into d. */
+int	wstore_cert_escrowed(const char *serial, struct tmpl_data *,
+	    struct err *);
+/* An employee's own certificate: its mailbox is theirs, or it was issued
+ * from a request they made through the site (not on their behalf). */
+int	wstore_my_cert(const char *serial, const char *uid, const char *mail,
+	    struct tmpl_data *, int *found, struct err *);
+/* The other requests of request id's batch (the encryption half of a
+ * dual enrolment), as list "batch"; uid as in wstore_request. */
+int	wstore_batch(int64_t id, const char *uid, struct tmpl_data *,
+	    struct err *);
+/* The worker's libpq connection for audited writes through the CA core
+ * (ca/revoke.h, ca/kra.h, ca/request.h): short transactions on the local
+ * socket; reopened when it has dropped. */
+struct store;
+struct store *web_store(struct err *);
 
 /* json.c: appends a JSON string literal (RFC 8259 7) to buf. */
 void	web_json_str(struct kore_buf *, const char *);
@@ -193,6 +220,34 @@ int	web_admin_certs(struct http_request *);
 int	web_admin_cert(struct http_request *);
 int	web_admin_revoke(struct http_request *);
 int	web_admin_audit(struct http_request *);
+int	web_self_revoke(struct http_request *);
+int	web_recovery_fetch(struct http_request *);
+int	web_admin_recover(struct http_request *);
+int	web_admin_recoveries(struct http_request *);
+int	web_admin_approve(struct http_request *);
+int	web_admin_recovery_fetch(struct http_request *);
+int	web_v_otp(struct http_request *, const void *);
+
+/* admin.c, for the console's pages in other files. */
+struct web_operator;
+enum { WEB_CAN_READ = 1, WEB_CAN_DECIDE = 2, WEB_CAN_RECOVER = 4 };
+/* The signed-in operator with the rights asked for; otherwise the answer
+ * (login redirect, or 403 naming the role) is sent and 0 returned. */
+int	web_operator_ok(struct http_request *, struct web_session *,
+	    struct web_operator *, int need);
+/* Template data every console page has (operator, role, csrf, rights). */
+struct tmpl_data *web_console_data(const struct web_session *,
+	    const struct web_operator *);
+/* Renders tmpl with d (freed), or a 503 when d is NULL or !ok. */
+void	web_console_page(struct http_request *, struct tmpl_data *, int ok,
+	    const char *tmpl, const char *title, const struct web_session *,
+	    const struct err *);
+
+/* recovery.c: recoveries (kra_recovery_list) as list "recoveries" in d,
+ * newest first, and has_recoveries: of one owner's certificates (email)
+ * or all (NULL); only of certificate serial when not NULL. */
+int	web_recoveries(const char *email, const char *serial,
+	    struct tmpl_data *, struct err *);
 int	web_v_text(struct http_request *, const void *);
 int	web_v_csr(struct http_request *, const void *);
 int	web_login(struct http_request *);

@@ -16,6 +16,7 @@
 
 
 #include "web.h"
+#include "store.h"
 
 static int
 db_open(struct kore_pgsql *sql, struct err *e)
@@ -292,14 +293,62 @@ wstore_my_requests(const char *uid, struct tmpl_data *d, struct err *e)
 	    NULL, e);
 }
 
-int
-wstore_my_certs(const char *mail, struct tmpl_data *d, struct err *e)
-{
-	const char	*p[] = { mail };
+/*
+ * What makes a certificate an employee's own: its mailbox is their
+ * directory mail, or it was issued from a request they made themselves
+ * through the site (requester is the session's uid; not one an officer
+ * made on someone's behalf, whose requester is an operator name).
+ */
+#define MINE \
+	"(lower(c.email) = lower($1) OR c.request_id IN (SELECT r.id FROM " \
+	"requests r WHERE r.requester = $2 AND r.via_ra AND NOT r.on_behalf))"
 
-	return rows("SELECT " CERT_COLS " FROM certificates WHERE "
-	    "lower(email) = lower($1) ORDER BY issued_at DESC LIMIT 50", 1, p,
-	    d, "certs", NULL, e);
+int
+wstore_my_certs(const char *mail, const char *uid, struct tmpl_data *d,
+    struct err *e)
+{
+	const char	*p[] = { mail, uid };
+
+	return rows("SELECT " CERT_COLS " FROM certificates c WHERE " MINE
+	    " ORDER BY issued_at DESC LIMIT 50", 2, p, d, "certs", NULL, e);
+}
+
+int
+wstore_my_cert(const char *serial, const char *uid, const char *mail,
+    struct tmpl_data *d, int *found, struct err *e)
+{
+	const char	*p[] = { mail, uid, serial };
+
+	return rows("SELECT " CERT_COLS " FROM certificates c WHERE "
+	    "c.serial = $3 AND " MINE, 3, p, d, NULL, found, e);
+}
+
+int
+wstore_batch(int64_t id, const char *uid, struct tmpl_data *d,
+    struct err *e)
+{
+	char		 ids[24];
+	const char	*p[] = { ids, uid };
+
+	/* The batch is named by its first request's id (ra.h). */
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	return rows("SELECT " REQ_COLS ", CASE WHEN r.profile = 'encryption' "
+	    "THEN 'yes' ELSE '' END AS is_enc FROM requests r, requests me WHERE "
+	    "me.id = $1::bigint AND ($2::text IS NULL OR (me.requester = $2 "
+	    "AND me.via_ra)) AND r.id <> me.id AND r.requester = me.requester "
+	    "AND coalesce(nullif(r.batch_id, 0), r.id) = "
+	    "coalesce(nullif(me.batch_id, 0), me.id) ORDER BY r.id", 2, p, d,
+	    "batch", NULL, e);
+}
+
+int
+wstore_cert_escrowed(const char *serial, struct tmpl_data *d, struct err *e)
+{
+	const char	*p[] = { serial };
+
+	return rows("SELECT CASE WHEN EXISTS (SELECT 1 FROM key_escrow WHERE "
+	    "serial = $1) THEN 'yes' ELSE '' END AS has_escrow", 1, p, d, NULL,
+	    NULL, e);
 }
 
 int
@@ -466,4 +515,18 @@ wstore_operator(const char *name, struct web_operator *op, int *found,
 out:
 	kore_pgsql_cleanup(&sql);
 	return rc;
+}
+
+struct store *
+web_store(struct err *e)
+{
+	static struct store	*st;
+
+	if (st != NULL && PQstatus(store_pg(st)) != CONNECTION_OK) {
+		store_close(st);
+		st = NULL;
+	}
+	if (st == NULL)
+		st = store_open(web_cfg.db, e);
+	return st;
 }

@@ -42,3 +42,7 @@ node_test() {
 @test "public pages: the CA certificate and a colleague lookup" {
 	node_test "public pages"
 }
+
+@test "alice revokes her own certificate from her home page after confirming" {
+	node_test "alice revokes her own certificate"
+}

@@ -237,3 +237,32 @@ test("public pages: the CA certificate and a colleague lookup", async () => {
   await shot(page, "login");
   await page.close();
 });
+
+test("alice revokes her own certificate from her home page after confirming", async () => {
+  const key = path.join(WORK, "rv.key"), csr = path.join(WORK, "rv.csr");
+  sh("openssl", ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+    "-nodes", "-keyout", key, "-subj", "/CN=alice", "-out", csr]);
+  const page = await freshPage();
+  await employeeLogin(page, "alice", "alice-demo-pw");
+  await page.goto(URL_ + "/enrol");
+  await page.fill("#csr", readFileSync(csr, "utf8"));
+  await Promise.all([page.waitForURL(/\/requests\/\d+$/), page.click("#csr-submit")]);
+  await page.waitForSelector("#req-state.issued, .badge.issued", { timeout: 20000 });
+  await page.reload();
+  const serial = await page.getAttribute("#request", "data-serial");
+  assert.match(serial, /^[0-9a-f]+$/);
+  await page.goto(URL_ + "/");
+  await page.click(`#cert-${serial} a.revoke-link`);
+  await page.waitForSelector("#revoke-reason-form");
+  await shot(page, "self-revoke-reason");
+  await page.check("#why-superseded");
+  await page.click("#revoke-next");
+  await page.waitForSelector("#revoke-confirm-note");
+  assert.match(await page.textContent("#revoke-confirm-note"), /replaced by a new certificate/);
+  await shot(page, "self-revoke-confirm");
+  await Promise.all([page.waitForURL(URL_ + "/"), page.click("#revoke-confirm")]);
+  await page.waitForSelector(`#cert-${serial} .badge.revoked`);
+  assert.equal(await page.locator(`#cert-${serial} a.revoke-link`).count(), 0);
+  await shot(page, "self-revoke-done");
+  await page.close();
+});

@@ -183,3 +183,51 @@ csrf_of_page() { web_curl "$JAR" "$WEB_URL$1" | web_csrf_of; }
 	web_psql "UPDATE operators SET client_cert_sha256 = NULL WHERE name = 'olivia'"
 	[ "$output" = 401 ]
 }
+
+# op_login_cert JAR NAME PASSWORD [curl TLS args...]: prints the HTTP status
+op_login_cert() {
+	local jar=$1 name=$2 pw=$3 csrf; shift 3
+	csrf=$(web_curl "$jar" "$@" "$WEB_URL/admin/login" | web_csrf_of)
+	web_curl "$jar" "$@" -o /dev/null -w '%{http_code}' --data-urlencode "name=$name" \
+	    --data-urlencode "password=$pw" --data-urlencode "csrf=$csrf" "$WEB_URL/admin/login"
+}
+
+@test "an operator signs in with their client certificate through nginx; without it, or with another, refused" {
+	d="$WEB_DIR/opca"; mkdir -p "$d"
+	# an operator CA and two client certificates (RFC 5280: CA with
+	# basicConstraints cA; clients with EKU clientAuth)
+	openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$d/ca.key" -out "$d/ca.pem" -days 30 -subj "/CN=Signet operator CA" \
+	    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+	printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >"$d/ext"
+	for who in olivia other; do
+		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		    -keyout "$d/$who.key" -out "$d/$who.csr" -subj "/CN=$who" 2>/dev/null
+		openssl x509 -req -in "$d/$who.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+		    -CAcreateserial -days 30 -extfile "$d/ext" -out "$d/$who.pem" 2>/dev/null
+	done
+	# nginx again, now asking for client certificates from that CA
+	up=$(sed -n 's|.*proxy_pass http://127.0.0.1:\([0-9]*\);|\1|p' "$WEB_DIR/nginx/nginx.conf")
+	https=$(sed -n 's|.*listen 127.0.0.1:\([0-9]*\) ssl;|\1|p' "$WEB_DIR/nginx/nginx.conf")
+	bash "$WEB_ROOT/scripts/nginx.sh" stop "$WEB_DIR/nginx"
+	SIGNET_OPERATOR_CA="$d/ca.pem" bash "$WEB_ROOT/scripts/nginx.sh" start "$WEB_DIR/nginx" "$up" "$https"
+	grep -q "ssl_client_certificate $d/ca.pem" "$WEB_DIR/nginx/nginx.conf"
+	sum=$(openssl x509 -in "$d/olivia.pem" -outform DER | sha256sum | cut -d' ' -f1)
+	web_psql "UPDATE operators SET client_cert_sha256 = decode('$sum', 'hex') WHERE name = 'olivia'"
+	run op_login_cert "$JAR" olivia "$PW" --cert "$d/olivia.pem" --key "$d/olivia.key"
+	ok=$output
+	J2=$(mktemp "$WEB_DIR/jar.XXXXXX")
+	run op_login_cert "$J2" olivia "$PW"
+	without=$output
+	J3=$(mktemp "$WEB_DIR/jar.XXXXXX")
+	run op_login_cert "$J3" olivia "$PW" --cert "$d/other.pem" --key "$d/other.key"
+	other=$output
+	web_psql "UPDATE operators SET client_cert_sha256 = NULL WHERE name = 'olivia'"
+	[ "$ok" = 303 ]
+	[ "$without" = 401 ]
+	[ "$other" = 401 ]
+	run web_curl "$JAR" -o /dev/null -w '%{http_code}' "$WEB_URL/admin"
+	[ "$output" = 200 ]
+	run web_curl "$J2" -o /dev/null -w '%{http_code}' "$WEB_URL/admin"
+	[ "$output" = 303 ]
+}

@@ -169,6 +169,14 @@
       const pw = $("b-password").value, pw2 = $("b-password2").value;
       if (pw.length < 10) return say(status, "The password must have at least 10 characters.", "bad");
       if (pw !== pw2) return say(status, "The two passwords are not the same.", "bad");
+      // Key recovery on: the server also makes the encryption key, kept
+      // for pickup under its own password (never this file's password).
+      const dual = form.dataset.kra === "yes";
+      const epw = dual ? $("b-epassword").value : "", epw2 = dual ? $("b-epassword2").value : "";
+      if (dual && epw.length < 10)
+        return say(status, "The encryption key's password must have at least 10 characters.", "bad");
+      if (dual && epw !== epw2)
+        return say(status, "The two encryption key passwords are not the same.", "bad");
       $("b-submit").disabled = true;
       try {
         const alg = ALGS[$("b-keytype").value];
@@ -177,6 +185,7 @@
         const csr = await makeCsr(keys, form.dataset.mail, alg.hash);
         say(status, "Sending the request…");
         const body = new URLSearchParams({ csrf: form.dataset.csrf, csr });
+        if (dual) { body.set("password", epw); body.set("password2", epw2); }
         const r = await fetch("/enrol/browser", { method: "POST", body, credentials: "same-origin" });
         const j = await r.json();
         if (!r.ok) throw new Error(j.error || "the request was refused (" + r.status + ")");
@@ -185,6 +194,9 @@
         const s = await poll(j.id, () => {});
         if (s.state === "issued") {
           await saveP12(j.id, s.serial, s.email, pw, status);
+          if (j.encryption_id)
+            status.insertAdjacentHTML("beforeend", ' <a id="collect-enc" href="' + j.url +
+              '">Collect your encryption key</a>');
           status.insertAdjacentHTML("beforeend", ' <a href="/">Back to my certificates</a>');
         } else if (s.state === "pending") {
           say(status, "Your request (" + j.id + ") waits for a PKI officer: " + s.reason +
