@@ -48,6 +48,35 @@ serial_of() {
 	[[ "$output" == *'class="badge issued"'* ]]
 }
 
+@test "a certificate enrolled on the site reaches the directory (lag printed)" {
+	make_csr ecdsa-p256 "$WEB_DIR/ldap1.csr"
+	[ "$(web_employee_login "$JAR" bob bob-demo-pw)" = 303 ]
+	run submit_csr "$WEB_DIR/ldap1.csr"
+	[ "$output" = 303 ]
+	id=$(req_id_from_hdr)
+	web_wait_state "$JAR" "$id" issued
+	issued=$(date +%s%N)
+	serial=$(serial_of "$id")
+	web_curl "$JAR" -o "$WEB_DIR/ldap1.der" "$WEB_URL/certs/$serial.der"
+	# what Thunderbird asks: (mail=...) and userCertificate;binary. The
+	# lag is printed, not asserted: bench_publish.sh measures it.
+	found=
+	for i in $(seq 1 200); do
+		for v in $(ldapsearch -x -LLL -o ldif-wrap=no \
+		    -H "ldap://127.0.0.1:$(cat "$WEB_DIR/ldap/port")" \
+		    -b dc=example,dc=com '(mail=bob@example.com)' 'userCertificate;binary' |
+		    sed -n 's/^userCertificate;binary:: //p'); do
+			if echo "$v" | base64 -d | cmp -s - "$WEB_DIR/ldap1.der"; then
+				found=$(date +%s%N)
+			fi
+		done
+		[ -n "$found" ] && break
+		sleep 0.05
+	done
+	[ -n "$found" ]
+	echo "# visible in LDAP $(( (found - issued) / 1000000 )) ms after the site showed it issued" >&3
+}
+
 @test "uploaded DER CSR (base64 from the page's file reader) is accepted" {
 	make_csr rsa-2048 "$WEB_DIR/b1.csr"
 	openssl req -in "$WEB_DIR/b1.csr" -outform DER | base64 >"$WEB_DIR/b1.b64"

@@ -108,9 +108,17 @@ web_setup_full() {
 	"$WEB_ROOT/bin/signet" --home "$WEB_HOME" operator add audrey \
 	    --role auditor --password-file "$WEB_OP_PW" >/dev/null
 	bash "$WEB_ROOT/scripts/slapd.sh" start "$WEB_DIR/ldap"
+	# the publisher, as make run configures it, to the demo directory
+	cp "$WEB_DIR/ldap/admin.pw" "$WEB_HOME/ldap.pw"
+	chmod 600 "$WEB_HOME/ldap.pw"
+	printf '\n[publish.ldap.demo]\nuri = ldap://127.0.0.1:%s\nbind_dn = cn=admin,dc=example,dc=com\npassword_file = ldap.pw\nbase_dn = ou=people,dc=example,dc=com\n' \
+	    "$(cat "$WEB_DIR/ldap/port")" >>"$WEB_HOME/signet.conf"
 	"$WEB_ROOT/bin/signet" --home "$WEB_HOME" ca-serve \
 	    </dev/null >"$WEB_DIR/ca-serve.log" 2>&1 3>&- &
 	echo $! >"$WEB_DIR/ca-serve.mypid"
+	"$WEB_ROOT/bin/signet" --home "$WEB_HOME" publish \
+	    </dev/null >"$WEB_DIR/publish.log" 2>&1 3>&- &
+	echo $! >"$WEB_DIR/publish.mypid"
 	WEB_KORE_PORT=$(web_free_port)
 	WEB_HTTPS_PORT=$(web_free_port)
 	SIGNET_DB=$("$WEB_ROOT/bin/signet" --home "$WEB_HOME" db conninfo)
@@ -135,9 +143,11 @@ web_teardown_full() {
 	[ -n "${WEB_DIR:-}" ] || return 0
 	bash "$WEB_ROOT/scripts/nginx.sh" stop "$WEB_DIR/nginx" || true
 	bash "$WEB_ROOT/web/signet-web.sh" stop "$WEB_DIR/web" || true
-	if [ -f "$WEB_DIR/ca-serve.mypid" ]; then
-		kill "$(cat "$WEB_DIR/ca-serve.mypid")" 2>/dev/null || true
-	fi
+	for p in ca-serve publish; do
+		if [ -f "$WEB_DIR/$p.mypid" ]; then
+			kill "$(cat "$WEB_DIR/$p.mypid")" 2>/dev/null || true
+		fi
+	done
 	bash "$WEB_ROOT/scripts/slapd.sh" stop "$WEB_DIR/ldap" || true
 	"$WEB_ROOT/bin/signet" --home "$WEB_HOME" stop >/dev/null 2>&1 || true
 	if [ -z "${WEB_KEEP:-}" ]; then
