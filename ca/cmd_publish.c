@@ -70,10 +70,15 @@ write_pid(struct cli *c, char *path, size_t sz)
 	return 0;
 }
 
-/* Runs batches until nothing due is left (or only busy mailboxes). */
+/*
+ * Runs batches until nothing due is left (or only busy mailboxes); with
+ * linger set (the daemon), only while batches come back full: a partial
+ * batch means the queue is drained, and whatever arrived meanwhile waits
+ * for the next wake-up and its linger.
+ */
 static int
 drain(struct publish *p, unsigned *done, unsigned *failed, int *busy,
-    struct err *e)
+    int lingering, struct err *e)
 {
 	struct publish_stats	s;
 
@@ -84,7 +89,8 @@ drain(struct publish *p, unsigned *done, unsigned *failed, int *busy,
 		*done += s.done;
 		*failed += s.failed;
 		*busy = s.busy > 0;
-	} while (!stop_flag && s.done + s.failed > 0);
+	} while (!stop_flag && s.done + s.failed > 0 &&
+	    (!lingering || s.full));
 	return 0;
 }
 
@@ -98,11 +104,32 @@ run_once(struct cli *c, struct publish *p)
 	if (publish_refresh(p, &e) != 0)
 		log_line(NULL, e.msg);
 	if (publish_sweep(p, &expired, &e) != 0 ||
-	    drain(p, &done, &failed, &busy, &e) != 0)
+	    drain(p, &done, &failed, &busy, 0, &e) != 0)
 		return cli_fail("%s", e.msg);
 	printf("published %u jobs; %u failed and will be retried\n", done,
 	    failed);
 	return failed > 0;
+}
+
+/*
+ * After a wake-up: lets the rest of a burst arrive, so that its jobs go
+ * out in one batch (one database transaction, one directory transaction)
+ * instead of one each, which would take the CPU and disk syncs that the
+ * issuing side needs. Swallows the notifications that came meanwhile.
+ */
+static int
+linger(struct publish *p, struct cli *c, struct err *e)
+{
+	struct timespec	ts;
+	unsigned	ms = publish_linger_ms(p);
+	int		woken;
+
+	if (ms == 0 || stop_flag)
+		return 0;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);	/* a signal ends it early: fine */
+	return store_pub_wait(c->st, 0, &woken, e);
 }
 
 static int
@@ -137,7 +164,8 @@ run_daemon(struct cli *c, struct publish *p)
 				goto dberr;
 			last_sweep = time(NULL);
 		}
-		if (drain(p, &done, &failed, &busy, &e) != 0)
+		if (drain(p, &done, &failed, &busy,
+		    publish_linger_ms(p) > 0, &e) != 0)
 			goto dberr;
 		if (publish_wait_ms(p, &ms, &e) != 0)
 			goto dberr;
@@ -147,6 +175,8 @@ run_daemon(struct cli *c, struct publish *p)
 		if (stop_flag)
 			break;
 		if (store_pub_wait(c->st, ms, &woken, &e) != 0)
+			goto dberr;
+		if (woken && linger(p, c, &e) != 0)
 			goto dberr;
 		continue;
 dberr:

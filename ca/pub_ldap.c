@@ -32,6 +32,7 @@ struct pub_ldap {
 	enum bind_kind	 bind;
 	int		 create_ca;
 	unsigned	 timeout;
+	int		 notxn;		/* the server refused RFC 5805 */
 	LDAP		*ld;
 };
 
@@ -260,6 +261,7 @@ ldap_connect_bind(struct pub_ldap *l, struct err *e)
 		l->ld = NULL;
 		return err_set(e, "%s: %s", what, ldap_err2string(rc));
 	}
+	l->notxn = 0;
 	ldap_set_option(l->ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
 	ldap_set_option(l->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
 	ldap_set_option(l->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
@@ -395,6 +397,7 @@ struct mods {
 	struct berval	*vals[8][64];
 	struct berval	 bv[8][64];
 	int		 n;
+	struct berval	**keep;		/* values the REPLACE points into */
 };
 
 /* Adds value d (or a borrowed berval b) to a modification of op on attr. */
@@ -435,33 +438,65 @@ mods_add(struct mods *ms, int op, const char *attr, const void *data,
 	return 0;
 }
 
+/* The search filter for one mailbox (free with free()). */
+static char *
+person_filter(struct pub_ldap *l, const char *email, struct err *e)
+{
+	struct berval	 in, out = { 0, NULL };
+	char		*filter;
+	const char	*p;
+	size_t		 fl;
+
+	in.bv_val = (char *)email;
+	in.bv_len = strlen(email);
+	/* RFC 4515 3: the mailbox can never change the filter's structure */
+	if (ldap_bv2escaped_filter_value(&in, &out) != 0) {
+		err_set(e, "out of memory");
+		return NULL;
+	}
+	p = strstr(l->filter, "%s");
+	fl = strlen(l->filter) - 2 + out.bv_len + 1;
+	if ((filter = malloc(fl)) == NULL) {
+		ber_memfree(out.bv_val);
+		err_set(e, "out of memory");
+		return NULL;
+	}
+	snprintf(filter, fl, "%.*s%s%s", (int)(p - l->filter), l->filter,
+	    out.bv_val, p + 2);
+	ber_memfree(out.bv_val);
+	return filter;
+}
+
+/* The one entry of a search result, or why there is not exactly one. */
+static int
+one_entry(struct pub_ldap *l, LDAPMessage *res, const char *email,
+    const char *filter, LDAPMessage **ent, struct err *e)
+{
+	int	n = ldap_count_entries(l->ld, res);
+
+	if (n == 1) {
+		*ent = ldap_first_entry(l->ld, res);
+		return 0;
+	}
+	if (n == 0)
+		return err_set(e, "no directory entry for %s under %s", email,
+		    l->base_dn);
+	return err_set(e, "more than one directory entry matches %s under %s",
+	    filter, l->base_dn);
+}
+
 /* Finds the one entry the filter names for this mailbox. */
 static int
 find_person(struct pub_ldap *l, const char *email, char **attrs,
     LDAPMessage **res, LDAPMessage **ent, struct err *e)
 {
-	struct berval	 in, out = { 0, NULL };
 	struct timeval	 tv = { (time_t)l->timeout, 0 };
-	char		*filter = NULL, what[600];
-	const char	*p;
-	size_t		 fl;
-	int		 rc, n;
+	char		*filter, what[600];
+	int		 rc;
 
 	*res = NULL;
-	in.bv_val = (char *)email;
-	in.bv_len = strlen(email);
-	/* RFC 4515 3: the mailbox can never change the filter's structure */
-	if (ldap_bv2escaped_filter_value(&in, &out) != 0)
-		return err_set(e, "out of memory");
-	p = strstr(l->filter, "%s");
-	fl = strlen(l->filter) - 2 + out.bv_len + 1;
-	if ((filter = malloc(fl)) == NULL) {
-		ber_memfree(out.bv_val);
-		return err_set(e, "out of memory");
-	}
-	snprintf(filter, fl, "%.*s%s%s", (int)(p - l->filter), l->filter,
-	    out.bv_val, p + 2);
-	ber_memfree(out.bv_val);
+	if ((filter = person_filter(l, email, e)) == NULL)
+		return -1;
 	rc = ldap_search_ext_s(l->ld, l->base_dn, LDAP_SCOPE_SUBTREE, filter,
 	    attrs, 0, NULL, NULL, &tv, 2, res);
 	if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
@@ -472,22 +507,83 @@ find_person(struct pub_ldap *l, const char *email, char **attrs,
 		*res = NULL;
 		return lerr(l, e, rc, what);
 	}
-	n = ldap_count_entries(l->ld, *res);
-	if (n != 1) {
-		if (n == 0)
-			err_set(e, "no directory entry for %s under %s", email,
-			    l->base_dn);
-		else
-			err_set(e, "more than one directory entry matches %s "
-			    "under %s", filter, l->base_dn);
-		free(filter);
+	rc = one_entry(l, *res, email, filter, ent, e);
+	free(filter);
+	if (rc != 0) {
 		ldap_msgfree(*res);
 		*res = NULL;
-		return -1;
 	}
-	free(filter);
-	*ent = ldap_first_entry(l->ld, *res);
-	return 0;
+	return rc;
+}
+
+/*
+ * Signet's changes to one person's entry as just read: the modifications
+ * (ms->n == 0: the entry already shows the certificate's state).
+ */
+static int
+cert_mods(struct pub_ldap *l, const struct pub_cert *c, gnutls_x509_crt_t ca,
+    LDAPMessage *ent, struct mods *ms, struct err *e)
+{
+	struct berval	**cv = NULL, **sv = NULL;
+	int		  i, present = 0, keep = 0, ours = 0, rc = -1;
+
+	memset(ms, 0, sizeof(*ms));
+	cv = entry_vals(l->ld, ent, l->cert_attr);
+	sv = entry_vals(l->ld, ent, l->smime_attr);
+	for (i = 0; cv != NULL && cv[i] != NULL; i++)
+		if (bv_eq(cv[i], c->der))
+			present = 1;
+	/* RFC 4523 2.1: the exact certificate, never another value */
+	if (c->der->size > 0 && c->valid && !present)
+		mods_add(ms, LDAP_MOD_ADD, l->cert_attr, c->der->data,
+		    c->der->size);
+	else if (c->der->size > 0 && !c->valid && present)
+		mods_add(ms, LDAP_MOD_DELETE, l->cert_attr, c->der->data,
+		    c->der->size);
+	/*
+	 * RFC 2798 2.6: userSMIMECertificate has no equality matching rule
+	 * (OpenLDAP's inetorgperson.schema), so a single value cannot be
+	 * deleted: when Signet's value must change, the attribute is
+	 * replaced by the foreign values as just read plus the new one --
+	 * in the same modify request as the certificate, so one operation
+	 * per person (RFC 4511 4.6 applies it atomically).
+	 */
+	for (i = 0; sv != NULL && sv[i] != NULL; i++) {
+		if (c->p7->size > 0 && bv_eq(sv[i], c->p7))
+			keep = 1;
+		else if (smime_is_ours(sv[i], ca))
+			ours++;
+	}
+	if (ours > 0 || (c->p7->size > 0 && !keep)) {
+		mods_add(ms, LDAP_MOD_REPLACE, l->smime_attr, NULL, 0);
+		for (i = 0; sv != NULL && sv[i] != NULL; i++) {
+			if (bv_eq(sv[i], c->p7) || smime_is_ours(sv[i], ca))
+				continue;
+			if (mods_add(ms, LDAP_MOD_REPLACE, l->smime_attr,
+			    sv[i]->bv_val, sv[i]->bv_len) != 0) {
+				err_set(e, "too many %s values", l->smime_attr);
+				goto out;
+			}
+		}
+		if (c->p7->size > 0)
+			mods_add(ms, LDAP_MOD_REPLACE, l->smime_attr,
+			    c->p7->data, c->p7->size);
+	}
+	rc = 0;
+out:
+	/* the REPLACE values above point into sv: keep it until the modify
+	 * is sent, which copies them (ber_printf) */
+	ldap_value_free_len(cv);
+	ms->keep = sv;
+	return rc;
+}
+
+static void
+mods_clear(struct mods *ms)
+{
+	ldap_value_free_len(ms->keep);
+	ms->keep = NULL;
+	ms->n = 0;
 }
 
 /* One attempt: read the entry, compute Signet's changes, apply them.
@@ -498,59 +594,25 @@ cert_once(struct pub_ldap *l, const struct pub_cert *c, gnutls_x509_crt_t ca,
 {
 	char		 *attrs[3] = { l->cert_attr, l->smime_attr, NULL };
 	LDAPMessage	 *res = NULL, *ent = NULL;
-	struct berval	**cv = NULL, **sv = NULL;
-	struct mods	 ms;
+	struct mods	 *ms = NULL;
 	char		 *dn = NULL, what[600];
-	int		  i, present = 0, keep = 0, ours = 0, rc = -1, lrc;
+	int		  rc = -1, lrc;
 
-	memset(&ms, 0, sizeof(ms));
+	if ((ms = calloc(1, sizeof(*ms))) == NULL) {
+		err_set(e, "out of memory");
+		goto out;
+	}
 	if (find_person(l, c->email, attrs, &res, &ent, e) != 0)
 		goto out;
 	dn = ldap_get_dn(l->ld, ent);
-	cv = entry_vals(l->ld, ent, l->cert_attr);
-	sv = entry_vals(l->ld, ent, l->smime_attr);
-	for (i = 0; cv != NULL && cv[i] != NULL; i++)
-		if (bv_eq(cv[i], c->der))
-			present = 1;
-	/* RFC 4523 2.1: the exact certificate, never another value */
-	if (c->der->size > 0 && c->valid && !present)
-		mods_add(&ms, LDAP_MOD_ADD, l->cert_attr, c->der->data,
-		    c->der->size);
-	else if (c->der->size > 0 && !c->valid && present)
-		mods_add(&ms, LDAP_MOD_DELETE, l->cert_attr, c->der->data,
-		    c->der->size);
-	/*
-	 * RFC 2798 2.6: userSMIMECertificate has no equality matching rule
-	 * (OpenLDAP's inetorgperson.schema), so a single value cannot be
-	 * deleted: when Signet's value must change, the attribute is
-	 * replaced by the foreign values as just read plus the new one.
-	 */
-	for (i = 0; sv != NULL && sv[i] != NULL; i++) {
-		if (c->p7->size > 0 && bv_eq(sv[i], c->p7))
-			keep = 1;
-		else if (smime_is_ours(sv[i], ca))
-			ours++;
-	}
-	if (ours > 0 || (c->p7->size > 0 && !keep)) {
-		mods_add(&ms, LDAP_MOD_REPLACE, l->smime_attr, NULL, 0);
-		for (i = 0; sv != NULL && sv[i] != NULL; i++) {
-			if (bv_eq(sv[i], c->p7) || smime_is_ours(sv[i], ca))
-				continue;
-			if (mods_add(&ms, LDAP_MOD_REPLACE, l->smime_attr,
-			    sv[i]->bv_val, sv[i]->bv_len) != 0) {
-				err_set(e, "%s: too many %s values", dn,
-				    l->smime_attr);
-				goto out;
-			}
-		}
-		if (c->p7->size > 0)
-			mods_add(&ms, LDAP_MOD_REPLACE, l->smime_attr,
-			    c->p7->data, c->p7->size);
+	if (cert_mods(l, c, ca, ent, ms, e) != 0) {
+		err_wrap(e, "%s", dn);
+		goto out;
 	}
 	rc = 0;
-	if (ms.n == 0)
+	if (ms->n == 0)
 		goto out;
-	lrc = ldap_modify_ext_s(l->ld, dn, ms.m, NULL, NULL);
+	lrc = ldap_modify_ext_s(l->ld, dn, ms->m, NULL, NULL);
 	if (lrc == LDAP_TYPE_OR_VALUE_EXISTS || lrc == LDAP_NO_SUCH_ATTRIBUTE) {
 		/* someone else changed the entry between read and write */
 		snprintf(what, sizeof(what), "modifying %s", dn);
@@ -561,8 +623,9 @@ cert_once(struct pub_ldap *l, const struct pub_cert *c, gnutls_x509_crt_t ca,
 		rc = lerr(l, e, lrc, what);
 	}
 out:
-	ldap_value_free_len(cv);
-	ldap_value_free_len(sv);
+	if (ms != NULL)
+		mods_clear(ms);
+	free(ms);
 	ldap_memfree(dn);
 	ldap_msgfree(res);
 	return rc;
@@ -581,6 +644,364 @@ pub_ldap_cert(struct pub_ldap *l, const struct pub_cert *c,
 			return rc;
 	}
 	return -1;
+}
+
+/* ---- many certificates at once: pipelined, in one LDAP transaction ---- */
+
+enum { B_PENDING, B_ROUND, B_DONE, B_FAILED, B_CONFLICT };
+
+struct bjob {
+	const struct pub_cert	*c;
+	int			 state;
+	int			 msgid;
+	char			*filter;
+	char			*dn;
+	struct mods		*ms;	/* a slot of the round's pool */
+};
+
+/* Frees what a job read in its round (the state is the caller's). */
+static void
+bjob_clear(struct bjob *b)
+{
+	if (b->ms != NULL)
+		mods_clear(b->ms);
+	b->ms = NULL;
+	free(b->filter);
+	b->filter = NULL;
+	ldap_memfree(b->dn);
+	b->dn = NULL;
+}
+
+/* Operations sent ahead of their answers in one round; also the size of
+ * one LDAP transaction. */
+#define ROUND_MAX	256
+
+/* The connection is gone or stuck: every job of the round and every one
+ * still pending fails with the same "cannot reach" message, which tells
+ * the caller that the directory is down for the rest of the batch. */
+static void
+conn_lost(struct pub_ldap *l, struct bjob *b, size_t n, struct err *errs,
+    const struct pub_cert *c0, int rc, const char *what)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (b[i].state != B_PENDING && b[i].state != B_ROUND)
+			continue;
+		b[i].state = B_FAILED;
+		if (rc == LDAP_TIMEOUT)
+			err_set(&errs[b[i].c - c0], "cannot reach %s: no answer "
+			    "to %s within %u s", l->uri, what, l->timeout);
+		else
+			err_set(&errs[b[i].c - c0], "cannot reach %s: %s (%s)",
+			    l->uri, ldap_err2string(rc), what);
+	}
+	pub_ldap_close(l);
+}
+
+/* The result of message msgid: the LDAP result code in *code, the
+ * server's diagnostic in *diag (free with ldap_memfree). -1 when the
+ * connection failed (*code says how) rather than the operation. */
+static int
+await(struct pub_ldap *l, int msgid, int *code, char **diag)
+{
+	struct timeval	 tv = { (time_t)l->timeout, 0 };
+	LDAPMessage	*res = NULL;
+	int		 r;
+
+	*diag = NULL;
+	r = ldap_result(l->ld, msgid, LDAP_MSG_ALL, &tv, &res);
+	if (r <= 0) {
+		*code = r == 0 ? LDAP_TIMEOUT : LDAP_SERVER_DOWN;
+		if (r < 0)
+			ldap_get_option(l->ld, LDAP_OPT_RESULT_CODE, code);
+		ldap_msgfree(res);
+		return -1;
+	}
+	r = ldap_parse_result(l->ld, res, code, NULL, diag, NULL, NULL, 1);
+	if (r != LDAP_SUCCESS) {
+		*code = r;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+op_err(struct err *e, const char *what, int code, const char *diag)
+{
+	err_set(e, "%s: %s%s%s", what, ldap_err2string(code),
+	    diag != NULL && *diag ? " -- " : "", diag != NULL ? diag : "");
+}
+
+/* Sends every search of the round, then reads the answers in turn and
+ * computes each person's modifications. -1: the connection failed. */
+static int
+round_search(struct pub_ldap *l, struct bjob *b, size_t n,
+    gnutls_x509_crt_t ca, struct err *errs, const struct pub_cert *c0)
+{
+	char		 *attrs[3] = { l->cert_attr, l->smime_attr, NULL };
+	struct timeval	  tv = { (time_t)l->timeout, 0 };
+	struct err	 *e;
+	LDAPMessage	 *res, *ent;
+	char		  what[600], *diag;
+	size_t		  i, k;
+	int		  rc, code;
+
+	for (i = 0; i < n; i++) {
+		if (b[i].state != B_ROUND)
+			continue;
+		e = &errs[b[i].c - c0];
+		if ((b[i].filter = person_filter(l, b[i].c->email, e)) == NULL) {
+			b[i].state = B_FAILED;
+			continue;
+		}
+		rc = ldap_search_ext(l->ld, l->base_dn, LDAP_SCOPE_SUBTREE,
+		    b[i].filter, attrs, 0, NULL, NULL, &tv, 2, &b[i].msgid);
+		if (rc != LDAP_SUCCESS) {
+			snprintf(what, sizeof(what), "searching %s for %s",
+			    l->base_dn, b[i].filter);
+			conn_lost(l, b, n, errs, c0, rc, what);
+			return -1;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (b[i].state != B_ROUND)
+			continue;
+		e = &errs[b[i].c - c0];
+		snprintf(what, sizeof(what), "searching %s for %s", l->base_dn,
+		    b[i].filter);
+		res = NULL;
+		rc = ldap_result(l->ld, b[i].msgid, LDAP_MSG_ALL, &tv, &res);
+		if (rc <= 0) {
+			code = rc == 0 ? LDAP_TIMEOUT : LDAP_SERVER_DOWN;
+			ldap_msgfree(res);
+			conn_lost(l, b, n, errs, c0, code, what);
+			return -1;
+		}
+		diag = NULL;
+		rc = ldap_parse_result(l->ld, res, &code, NULL, &diag, NULL,
+		    NULL, 0);
+		if (rc != LDAP_SUCCESS)
+			code = rc;
+		if (code != LDAP_SUCCESS && code != LDAP_SIZELIMIT_EXCEEDED) {
+			op_err(e, what, code, diag);
+			b[i].state = B_FAILED;
+		} else if (one_entry(l, res, b[i].c->email, b[i].filter, &ent,
+		    e) != 0)
+			b[i].state = B_FAILED;
+		else if ((b[i].dn = ldap_get_dn(l->ld, ent)) == NULL) {
+			err_set(e, "out of memory");
+			b[i].state = B_FAILED;
+		} else if (cert_mods(l, b[i].c, ca, ent, b[i].ms, e) != 0) {
+			err_wrap(e, "%s", b[i].dn);
+			b[i].state = B_FAILED;
+		}
+		ldap_memfree(diag);
+		ldap_msgfree(res);
+		if (b[i].state != B_ROUND)
+			continue;
+		/* two mailboxes on one entry: the second one waits for the
+		 * next round, computed from the entry as the first left it */
+		for (k = 0; k < i; k++)
+			if (b[k].state == B_ROUND && b[k].dn != NULL &&
+			    !strcasecmp(b[k].dn, b[i].dn))
+				break;
+		if (k < i) {
+			bjob_clear(&b[i]);
+			b[i].state = B_PENDING;
+		} else if (b[i].ms->n == 0)
+			b[i].state = B_DONE;	/* already as it should be */
+	}
+	return 0;
+}
+
+/* Sends the round's modifications (inside transaction txnid when not
+ * NULL) and reads every answer. Returns -1 when the connection failed,
+ * 1 when some operation failed: inside a transaction the server then
+ * rolls all of them back, outside one each job records its own result. */
+static int
+round_modify(struct pub_ldap *l, struct bjob *b, size_t n,
+    struct berval *txnid, struct err *errs, const struct pub_cert *c0)
+{
+	LDAPControl	 spec, *ctrls[2] = { &spec, NULL };
+	char		 what[600], *diag;
+	size_t		 i;
+	int		 rc, code, bad = 0;
+
+	/* RFC 5805 2.2: the transaction specification control, critical */
+	spec.ldctl_oid = LDAP_CONTROL_TXN_SPEC;
+	spec.ldctl_iscritical = 1;
+	if (txnid != NULL)
+		spec.ldctl_value = *txnid;
+	for (i = 0; i < n; i++) {
+		if (b[i].state != B_ROUND)
+			continue;
+		rc = ldap_modify_ext(l->ld, b[i].dn, b[i].ms->m,
+		    txnid != NULL ? ctrls : NULL, NULL, &b[i].msgid);
+		if (rc != LDAP_SUCCESS) {
+			snprintf(what, sizeof(what), "modifying %s", b[i].dn);
+			conn_lost(l, b, n, errs, c0, rc, what);
+			return -1;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (b[i].state != B_ROUND)
+			continue;
+		snprintf(what, sizeof(what), "modifying %s", b[i].dn);
+		if (await(l, b[i].msgid, &code, &diag) != 0) {
+			conn_lost(l, b, n, errs, c0, code, what);
+			return -1;
+		}
+		if (code == LDAP_SUCCESS ||
+		    (txnid != NULL && code == LDAP_TXN_SPECIFY_OKAY)) {
+			if (txnid == NULL)
+				b[i].state = B_DONE;
+		} else if (txnid != NULL)
+			bad = 1;
+		else if (code == LDAP_TYPE_OR_VALUE_EXISTS ||
+		    code == LDAP_NO_SUCH_ATTRIBUTE)
+			/* someone else changed the entry between read and
+			 * write: this one is read again on its own */
+			b[i].state = B_CONFLICT;
+		else {
+			op_err(&errs[b[i].c - c0], what, code, diag);
+			b[i].state = B_FAILED;
+		}
+		ldap_memfree(diag);
+	}
+	return bad;
+}
+
+/*
+ * The round's modifications as one LDAP transaction (RFC 5805): the
+ * server applies them together, so the directory's database commits
+ * (and syncs to disk) once for the round instead of once per person.
+ * Returns 0 committed, 1 not committed (nothing changed: the caller
+ * sends them one by one), -1 the connection failed.
+ */
+static int
+round_txn(struct pub_ldap *l, struct bjob *b, size_t n, struct err *errs,
+    const struct pub_cert *c0)
+{
+	struct berval	*txnid = NULL;
+	char		*diag = NULL;
+	size_t		 i;
+	int		 rc, code, msgid, r = 1;
+
+	rc = ldap_txn_start_s(l->ld, NULL, NULL, &txnid);
+	if (rc == LDAP_SERVER_DOWN || rc == LDAP_TIMEOUT ||
+	    rc == LDAP_CONNECT_ERROR) {
+		conn_lost(l, b, n, errs, c0, rc, "starting a transaction");
+		return -1;
+	}
+	if (rc != LDAP_SUCCESS || txnid == NULL) {
+		/* e.g. Active Directory: no RFC 5805 on this connection */
+		l->notxn = 1;
+		ber_bvfree(txnid);
+		return 1;
+	}
+	if ((rc = round_modify(l, b, n, txnid, errs, c0)) < 0) {
+		ber_bvfree(txnid);
+		return -1;
+	}
+	/* RFC 5805 2.3: commit when every update was accepted */
+	if (ldap_txn_end(l->ld, rc == 0, txnid, NULL, NULL, &msgid) !=
+	    LDAP_SUCCESS || await(l, msgid, &code, &diag) != 0) {
+		conn_lost(l, b, n, errs, c0, LDAP_SERVER_DOWN,
+		    "ending a transaction");
+		r = -1;
+		goto out;
+	}
+	if (rc == 0 && code == LDAP_SUCCESS) {
+		for (i = 0; i < n; i++)
+			if (b[i].state == B_ROUND)
+				b[i].state = B_DONE;
+		r = 0;
+	}
+out:
+	ldap_memfree(diag);
+	ber_bvfree(txnid);
+	return r;
+}
+
+int
+pub_ldap_certs(struct pub_ldap *l, const struct pub_cert *c, size_t n,
+    gnutls_x509_crt_t ca, int *rcs, struct err *errs)
+{
+	struct bjob	*b;
+	struct mods	*pool;
+	struct err	 ce;
+	size_t		 i, k, m, inround;
+
+	b = calloc(n > 0 ? n : 1, sizeof(*b));
+	pool = calloc(n < ROUND_MAX ? (n > 0 ? n : 1) : ROUND_MAX,
+	    sizeof(*pool));
+	if (b == NULL || pool == NULL) {
+		for (i = 0; i < n; i++) {
+			err_set(&errs[i], "out of memory");
+			rcs[i] = -1;
+		}
+		free(b);
+		free(pool);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		b[i].c = &c[i];
+		b[i].state = B_PENDING;
+		errs[i].msg[0] = '\0';
+	}
+	for (;;) {
+		/* a round: pending jobs for distinct mailboxes (two jobs for
+		 * one person are never computed from the same read) */
+		inround = 0;
+		for (i = 0; i < n && inround < ROUND_MAX; i++) {
+			if (b[i].state != B_PENDING)
+				continue;
+			for (k = 0; k < i; k++)
+				if (b[k].state == B_ROUND &&
+				    !strcasecmp(b[k].c->email, b[i].c->email))
+					break;
+			if (k < i)
+				continue;
+			b[i].state = B_ROUND;
+			b[i].ms = &pool[inround++];
+		}
+		if (inround == 0)
+			break;
+		if (ldap_connect_bind(l, &ce) != 0) {
+			for (i = 0; i < n; i++)
+				if (b[i].state == B_PENDING ||
+				    b[i].state == B_ROUND) {
+					errs[i] = ce;
+					b[i].state = B_FAILED;
+				}
+			break;
+		}
+		if (round_search(l, b, n, ca, errs, c) != 0)
+			break;
+		for (i = m = 0; i < n; i++)
+			m += b[i].state == B_ROUND;
+		if (m >= 2 && !l->notxn &&
+		    round_txn(l, b, n, errs, c) < 0)
+			break;
+		if (m > 0 && round_modify(l, b, n, NULL, errs, c) < 0)
+			break;
+		for (i = 0; i < n; i++) {
+			if (b[i].state == B_CONFLICT)
+				/* read again and apply on its own (it
+				 * reconnects when needed) */
+				b[i].state = pub_ldap_cert(l, b[i].c, ca,
+				    &errs[i]) == 0 ? B_DONE : B_FAILED;
+			bjob_clear(&b[i]);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		bjob_clear(&b[i]);
+		rcs[i] = b[i].state == B_DONE ? 0 : -1;
+	}
+	free(pool);
+	free(b);
+	return 0;
 }
 
 /* The value of the CA DN's first RDN, which must be cn (applicationProcess

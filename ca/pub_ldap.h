@@ -48,6 +48,18 @@ const char	*pub_ldap_name(const struct pub_ldap *);
 /* Makes the directory show one certificate's state (publish.h). */
 int	pub_ldap_cert(struct pub_ldap *, const struct pub_cert *c,
 	    gnutls_x509_crt_t ca, struct err *e);
+/*
+ * The same for n certificates at once (c[0..n-1]): the searches are sent
+ * together, then the modifications, and where the server offers LDAP
+ * transactions (RFC 5805, e.g. OpenLDAP 2.5) they are committed as one,
+ * so the directory writes its database once for all of them. A job that
+ * the server rejects is sent again alone; two jobs for one mailbox are
+ * applied one after the other. rcs[i] is 0 (applied) or -1 (errs[i] says
+ * why; "cannot reach ..." when the directory is unreachable). Returns -1
+ * only when out of memory.
+ */
+int	pub_ldap_certs(struct pub_ldap *, const struct pub_cert *c, size_t n,
+	    gnutls_x509_crt_t ca, int *rcs, struct err *errs);
 /* Puts the CA certificate and the newest CRL on the CA entry. */
 int	pub_ldap_ca(struct pub_ldap *, const struct pub_ca *c, struct err *e);
 /* Drops the connection (after an error, or before sleeping long). */

@@ -40,7 +40,7 @@ struct publish {
 	struct target		*t;
 	size_t			 nt;
 	unsigned		 retry_base, retry_max, max_attempts, batch;
-	unsigned		 sweep;
+	unsigned		 sweep, linger;
 	gnutls_datum_t		 ca_der;
 	gnutls_x509_crt_t	 ca;
 	int			 web_dirty;
@@ -121,6 +121,8 @@ conf_line(void *user, const char *sec, const char *key, const char *val)
 			rc = uint_set(val, 1, 10000, &p->batch);
 		else if (!strcmp(key, "sweep"))
 			rc = uint_set(val, 1, 86400, &p->sweep);
+		else if (!strcmp(key, "linger"))
+			rc = uint_set(val, 0, 10000, &p->linger);
 		else
 			rc = err_set(&e, "unknown setting");
 		if (rc != 0 && e.msg[0] == '\0')
@@ -163,6 +165,7 @@ publish_new(const struct config *cfg, struct store *st, struct err *e)
 	p->retry_max = 3600;
 	p->batch = 64;
 	p->sweep = 60;
+	p->linger = 50;
 	p->web_dirty = 1;	/* the indexes are rebuilt once at start */
 	memset(&ps, 0, sizeof(ps));
 	ps.p = p;
@@ -243,6 +246,12 @@ unsigned
 publish_sweep_interval(const struct publish *p)
 {
 	return p->sweep;
+}
+
+unsigned
+publish_linger_ms(const struct publish *p)
+{
+	return p->linger;
 }
 
 static void
@@ -380,93 +389,148 @@ append(char *buf, size_t sz, const char *name, const char *msg)
 	snprintf(buf + l, sz - l, "%s%s: %s", l ? "; " : "", name, msg);
 }
 
-/* Applies one job to every target that has not yet applied it.
- * Returns 0 done, 1 failed somewhere (errs says where), -1 database. */
-static int
-run_job(struct publish *p, const struct store_pub_job *j, char *errs,
-    size_t errsz, struct err *e)
-{
-	struct cert_arg	 ca;
-	gnutls_datum_t	 p7 = { NULL, 0 }, crl = { NULL, 0 };
-	struct pub_cert	 pc;
-	struct pub_ca	 pca;
-	struct err	 te;
-	struct target	*t;
-	uint8_t		*crlraw = NULL;
-	size_t		 i, crllen;
-	int64_t		 crlno;
-	int		 iscert, rc = -1, r;
+/* One claimed job as the batch prepares and applies it. */
+struct jobctx {
+	const struct store_pub_job	*j;
+	struct cert_arg			 ca;
+	gnutls_datum_t			 p7;
+	struct pub_cert			 pc;
+	int				 iscert;
+	int				 skip;	/* mailbox busy, or no such
+						 * certificate (errs says) */
+	char				 errs[2048];
+};
 
-	memset(&ca, 0, sizeof(ca));
-	ca.now = time(NULL);
-	errs[0] = '\0';
-	iscert = !strncmp(j->kind, "cert.", 5);
-	if (iscert) {
-		if ((r = store_cert_get(p->st, j->ref, get_cert, &ca, e)) < 0)
-			goto out;
-		if (!ca.found) {
-			snprintf(errs, errsz, "certificate %s is not in the "
-			    "database", j->ref);
-			rc = 1;
+/* Reads what a job publishes: the certificate and the mailbox's PKCS#7
+ * (cert.*), or nothing more (ca, crl: the batch's CA objects). */
+static int
+job_prepare(struct publish *p, struct jobctx *x, struct err *e)
+{
+	x->ca.now = time(NULL);
+	x->iscert = !strncmp(x->j->kind, "cert.", 5);
+	if (!x->iscert)
+		return 0;
+	if (store_cert_get(p->st, x->j->ref, get_cert, &x->ca, e) < 0)
+		return -1;
+	if (!x->ca.found) {
+		snprintf(x->errs, sizeof(x->errs), "certificate %s is not in "
+		    "the database", x->j->ref);
+		x->skip = 1;
+		return 0;
+	}
+	if (publish_mailbox_p7(p->st, x->ca.email, &p->ca_der, &x->p7, e) !=
+	    0)
+		return -1;
+	x->pc.serial = x->j->ref;
+	x->pc.email = x->ca.email;
+	x->pc.der = &x->ca.der;
+	x->pc.valid = x->ca.valid;
+	x->pc.p7 = &x->p7;
+	return 0;
+}
+
+/* A target's verdict on job x: success is recorded with the others
+ * (ok[]), a failure joins the job's errors. */
+static void
+verdict(struct target *t, struct jobctx *x, int r, const struct err *te,
+    int64_t *ok, size_t *nok)
+{
+	if (r == 0) {
+		ok[(*nok)++] = x->j->id;
+		return;
+	}
+	append(x->errs, sizeof(x->errs), t->name, te->msg);
+	/* an unreachable directory fails the rest of the batch at once
+	 * instead of once per job */
+	if (!t->down && !strncmp(te->msg, "cannot reach", 12)) {
+		t->down = 1;
+		snprintf(t->down_msg, sizeof(t->down_msg), "%s", te->msg);
+	}
+}
+
+/*
+ * Applies the batch's jobs to one target: the certificate jobs of an
+ * LDAP target together (pub_ldap_certs: pipelined, one LDAP transaction),
+ * everything else one job at a time. Then records in one statement which
+ * jobs this target has applied.
+ */
+static int
+target_run(struct publish *p, struct target *t, struct jobctx *x, size_t n,
+    const struct pub_ca *pca, struct err *e)
+{
+	int64_t		*ids = NULL, *ok = NULL;
+	int		*done = NULL, *rcs = NULL;
+	size_t		*sel = NULL, i, ns = 0, nok = 0, nc = 0;
+	struct pub_cert	*pcs = NULL;
+	struct err	*errs = NULL, te;
+	int		 r, rc = -1;
+
+	if (n == 0)
+		return 0;
+	ids = calloc(n, sizeof(*ids));
+	ok = calloc(n, sizeof(*ok));
+	done = calloc(n, sizeof(*done));
+	rcs = calloc(n, sizeof(*rcs));
+	sel = calloc(n, sizeof(*sel));
+	pcs = calloc(n, sizeof(*pcs));
+	errs = calloc(n, sizeof(*errs));
+	if (ids == NULL || ok == NULL || done == NULL || rcs == NULL ||
+	    sel == NULL || pcs == NULL || errs == NULL) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		ids[i] = x[i].j->id;
+	if (store_pub_targets_done(p->st, ids, n, t->name, done, e) != 0)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (!x[i].skip && applies(x[i].j, t) && !done[i])
+			sel[ns++] = i;
+	if (t->kind == T_LDAP && !t->down) {
+		for (i = 0; i < ns; i++)
+			if (x[sel[i]].iscert)
+				pcs[nc++] = x[sel[i]].pc;
+		if (nc > 0 && pub_ldap_certs(t->ldap, pcs, nc, p->ca, rcs,
+		    errs) != 0) {
+			err_set(e, "out of memory");
 			goto out;
 		}
-		if (publish_mailbox_p7(p->st, ca.email, &p->ca_der, &p7, e) !=
-		    0)
-			goto out;
-		pc.serial = j->ref;
-		pc.email = ca.email;
-		pc.der = &ca.der;
-		pc.valid = ca.valid;
-		pc.p7 = &p7;
-	} else {
-		if ((r = store_pub_crl_newest(p->st, &crlno, &crlraw, &crllen,
-		    e)) < 0)
-			goto out;
-		crl.data = crlraw;
-		crl.size = (unsigned)crllen;
-		pca.cert = &p->ca_der;
-		pca.crl = &crl;
+		for (i = nc = 0; i < ns; i++)
+			if (x[sel[i]].iscert) {
+				verdict(t, &x[sel[i]], rcs[nc], &errs[nc],
+				    ok, &nok);
+				nc++;
+			}
 	}
-	for (i = 0; i < p->nt; i++) {
-		t = &p->t[i];
-		if (!applies(j, t))
-			continue;
-		if ((r = store_pub_target_done(p->st, j->id, t->name, e)) < 0)
-			goto out;
-		if (r == 1)
-			continue;
+	for (i = 0; i < ns; i++) {
+		if (t->kind == T_LDAP && x[sel[i]].iscert && nc > 0)
+			continue;	/* done together above */
 		if (t->down) {
-			append(errs, errsz, t->name, t->down_msg);
+			append(x[sel[i]].errs, sizeof(x[sel[i]].errs), t->name,
+			    t->down_msg);
 			continue;
 		}
 		te.msg[0] = '\0';
 		if (t->kind == T_LDAP)
-			r = iscert ? pub_ldap_cert(t->ldap, &pc, p->ca, &te) :
-			    pub_ldap_ca(t->ldap, &pca, &te);
+			r = pub_ldap_ca(t->ldap, pca, &te);
 		else
-			r = iscert ? pub_web_cert(t->web, &pc, &te) :
-			    pub_web_ca(t->web, &pca, &te);
-		if (r != 0) {
-			append(errs, errsz, t->name, te.msg);
-			/* an unreachable directory fails the rest of the
-			 * batch at once instead of once per job */
-			if (!strncmp(te.msg, "cannot reach", 12)) {
-				t->down = 1;
-				snprintf(t->down_msg, sizeof(t->down_msg), "%s",
-				    te.msg);
-			}
-			continue;
-		}
-		if (t->kind == T_WEB)
+			r = x[sel[i]].iscert ? pub_web_cert(t->web,
+			    &x[sel[i]].pc, &te) : pub_web_ca(t->web, pca, &te);
+		if (r == 0 && t->kind == T_WEB)
 			p->web_dirty = 1;
-		if (store_pub_mark_target(p->st, j->id, t->name, e) != 0)
-			goto out;
+		verdict(t, &x[sel[i]], r, &te, ok, &nok);
 	}
-	rc = errs[0] != '\0';
+	if (store_pub_mark_targets(p->st, ok, nok, t->name, e) != 0)
+		goto out;
+	rc = 0;
 out:
-	gnutls_free(ca.der.data);
-	gnutls_free(p7.data);
-	free(crlraw);
+	free(ids);
+	free(ok);
+	free(done);
+	free(rcs);
+	free(sel);
+	free(pcs);
+	free(errs);
 	return rc;
 }
 
@@ -502,13 +566,31 @@ out:
 	return rc;
 }
 
+static void
+jobs_free(struct jobctx *x, size_t n)
+{
+	size_t	i;
+
+	if (x == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		gnutls_free(x[i].ca.der.data);
+		gnutls_free(x[i].p7.data);
+	}
+	free(x);
+}
+
 int
 publish_batch(struct publish *p, struct publish_stats *s, struct err *e)
 {
 	struct store_pub_job	*jobs = NULL;
-	char			 errs[2048];
-	size_t			 n = 0, i;
-	int			 got, r;
+	struct jobctx		*x = NULL;
+	gnutls_datum_t		 crl = { NULL, 0 };
+	struct pub_ca		 pca;
+	uint8_t			*crlraw = NULL;
+	int64_t			*okids = NULL, crlno;
+	size_t			 n = 0, i, nok = 0, crllen = 0;
+	int			 got, needca = 0;
 
 	memset(s, 0, sizeof(*s));
 	for (i = 0; i < p->nt; i++)
@@ -518,7 +600,15 @@ publish_batch(struct publish *p, struct publish_stats *s, struct err *e)
 	if (store_pub_claim(p->st, p->batch, &jobs, &n, e) != 0)
 		goto fail;
 	s->claimed = (unsigned)n;
+	s->full = n >= p->batch;
+	x = calloc(n > 0 ? n : 1, sizeof(*x));
+	okids = calloc(n > 0 ? n : 1, sizeof(*okids));
+	if (x == NULL || okids == NULL) {
+		err_set(e, "out of memory");
+		goto fail;
+	}
 	for (i = 0; i < n; i++) {
+		x[i].j = &jobs[i];
 		if (jobs[i].email[0] != '\0') {
 			/* one publisher per mailbox at a time: its PKCS#7 is
 			 * rebuilt from one consistent view */
@@ -527,35 +617,61 @@ publish_batch(struct publish *p, struct publish_stats *s, struct err *e)
 				goto fail;
 			if (!got) {
 				s->busy++;
+				x[i].skip = 2;
 				continue;
 			}
 		}
-		if ((r = run_job(p, &jobs[i], errs, sizeof(errs), e)) < 0)
+		if (job_prepare(p, &x[i], e) != 0)
 			goto fail;
-		if (r == 0) {
-			if (store_pub_job_done(p->st, jobs[i].id, e) != 0)
-				goto fail;
-			s->done++;
+		needca |= !x[i].iscert;
+	}
+	if (needca) {
+		if (store_pub_crl_newest(p->st, &crlno, &crlraw, &crllen, e) <
+		    0)
+			goto fail;
+		crl.data = crlraw;
+		crl.size = (unsigned)crllen;
+	}
+	pca.cert = &p->ca_der;
+	pca.crl = &crl;
+	/* target by target, so each sees the whole batch at once */
+	for (i = 0; i < p->nt; i++)
+		if (target_run(p, &p->t[i], x, n, &pca, e) != 0)
+			goto fail;
+	for (i = 0; i < n; i++) {
+		if (x[i].skip == 2)
+			continue;
+		if (x[i].errs[0] == '\0') {
+			okids[nok++] = jobs[i].id;
 			continue;
 		}
-		if (store_pub_job_fail(p->st, jobs[i].id, errs, p->retry_base,
-		    p->retry_max, p->max_attempts, e) != 0)
+		if (store_pub_job_fail(p->st, jobs[i].id, x[i].errs,
+		    p->retry_base, p->retry_max, p->max_attempts, e) != 0)
 			goto fail;
 		s->failed++;
 		logf_(p, "job %lld (%s %s%s%s) failed, attempt %d: %s",
 		    (long long)jobs[i].id, jobs[i].kind, jobs[i].ref,
 		    jobs[i].email[0] ? " " : "", jobs[i].email,
-		    jobs[i].attempts + 1, errs);
+		    jobs[i].attempts + 1, x[i].errs);
 	}
+	if (store_pub_jobs_done(p->st, okids, nok, e) != 0)
+		goto fail;
+	s->done = (unsigned)nok;
 	if (p->web_dirty && publish_refresh(p, e) != 0) {
 		/* the index is derived from the database: the next batch or
 		 * the next start rebuilds it; the jobs themselves are done */
 		logf_(p, "rebuilding the web index: %s", e->msg);
 		p->web_dirty = 1;
 	}
+	jobs_free(x, n);
+	free(okids);
+	free(crlraw);
 	free(jobs);
 	return store_commit(p->st, e);
 fail:
+	jobs_free(x, n);
+	free(okids);
+	free(crlraw);
 	free(jobs);
 	store_rollback(p->st);
 	return -1;

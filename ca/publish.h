@@ -13,7 +13,9 @@
  * Settings of [publish]: retry_base (seconds, default 30), retry_max
  * (default 3600), max_attempts (0 = retry forever, the default), batch
  * (jobs per transaction, default 64), sweep (seconds between expiry
- * sweeps and due-retry checks, default 60).
+ * sweeps and due-retry checks, default 60), linger (milliseconds the
+ * daemon waits after a wake-up so that a burst of issuances is published
+ * in one batch rather than one transaction each; default 50, 0 = none).
  */
 #ifndef SIGNET_PUBLISH_H
 #define SIGNET_PUBLISH_H
@@ -49,6 +51,8 @@ struct publish_stats {
 	unsigned	done;		/* finished on every target */
 	unsigned	failed;		/* failed somewhere; retried later */
 	unsigned	busy;		/* mailbox held by another publisher */
+	int		full;		/* claimed [publish] batch jobs: more
+					 * are likely due */
 };
 
 typedef void (*publish_log_fn)(void *arg, const char *msg);
@@ -64,6 +68,8 @@ size_t		 publish_targets(const struct publish *);
 void		 publish_set_log(struct publish *, publish_log_fn, void *arg);
 /* Seconds between sweeps ([publish] sweep). */
 unsigned	 publish_sweep_interval(const struct publish *);
+/* Milliseconds to gather jobs after a wake-up ([publish] linger). */
+unsigned	 publish_linger_ms(const struct publish *);
 
 /*
  * One transaction: claims up to [publish] batch due jobs, applies each to

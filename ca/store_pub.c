@@ -153,6 +153,100 @@ store_pub_job_done(struct store *st, int64_t id, struct err *e)
 	    "last_error = NULL WHERE id = $1", 1, v, e);
 }
 
+/* ids as a PostgreSQL array literal, "{1,2,3}" (free with free()). */
+static char *
+id_array(const int64_t *ids, size_t n, struct err *e)
+{
+	char	*s;
+	size_t	 i, l = 0, sz = n * 21 + 3;
+
+	if ((s = malloc(sz)) == NULL) {
+		err_set(e, "out of memory");
+		return NULL;
+	}
+	s[l++] = '{';
+	for (i = 0; i < n; i++)
+		l += (size_t)snprintf(s + l, sz - l, "%s%" PRId64,
+		    i ? "," : "", ids[i]);
+	snprintf(s + l, sz - l, "}");
+	return s;
+}
+
+int
+store_pub_targets_done(struct store *st, const int64_t *ids, size_t n,
+    const char *target, int *done, struct err *e)
+{
+	const char	*v[2];
+	char		*arr;
+	PGresult	*r;
+	int64_t		 id;
+	size_t		 i, k;
+	int		 row;
+
+	for (i = 0; i < n; i++)
+		done[i] = 0;
+	if (n == 0)
+		return 0;
+	if ((arr = id_array(ids, n, e)) == NULL)
+		return -1;
+	v[0] = arr;
+	v[1] = target;
+	r = pq(st, "SELECT job_id FROM publish_done WHERE job_id = "
+	    "ANY($1::bigint[]) AND target = $2", 2, v, e);
+	free(arr);
+	if (r == NULL)
+		return -1;
+	for (row = 0; row < PQntuples(r); row++) {
+		id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+		for (k = 0; k < n; k++)
+			if (ids[k] == id)
+				done[k] = 1;
+	}
+	PQclear(r);
+	return 0;
+}
+
+int
+store_pub_mark_targets(struct store *st, const int64_t *ids, size_t n,
+    const char *target, struct err *e)
+{
+	const char	*v[2];
+	char		*arr;
+	int		 rc;
+
+	if (n == 0)
+		return 0;
+	if ((arr = id_array(ids, n, e)) == NULL)
+		return -1;
+	v[0] = arr;
+	v[1] = target;
+	rc = exec1(st, "INSERT INTO publish_done (job_id, target) "
+	    "SELECT unnest($1::bigint[]), $2 ON CONFLICT DO NOTHING", 2, v, e);
+	free(arr);
+	return rc;
+}
+
+int
+store_pub_jobs_done(struct store *st, const int64_t *ids, size_t n,
+    struct err *e)
+{
+	const char	*v[1];
+	char		*arr;
+	int		 rc;
+
+	if (n == 0)
+		return 0;
+	if ((arr = id_array(ids, n, e)) == NULL)
+		return -1;
+	v[0] = arr;
+	/* done_at: the clock now, after the targets acknowledged */
+	rc = exec1(st, "UPDATE publish_jobs SET state = 'done', "
+	    "attempts = attempts + 1, done_at = clock_timestamp(), "
+	    "last_error = NULL WHERE id = ANY($1::bigint[])", 1, v, e);
+	free(arr);
+	return rc;
+}
+
 int
 store_pub_job_fail(struct store *st, int64_t id, const char *msg,
     unsigned base, unsigned cap, unsigned max_attempts, struct err *e)

@@ -42,6 +42,15 @@ int	store_pub_target_done(struct store *, int64_t id, const char *target,
 int	store_pub_mark_target(struct store *, int64_t id, const char *target,
 	    struct err *e);
 
+/* The batch forms of the three above, one statement each for n jobs:
+ * done[i] is set to 1 when target already applied ids[i], else 0. */
+int	store_pub_targets_done(struct store *, const int64_t *ids, size_t n,
+	    const char *target, int *done, struct err *e);
+int	store_pub_mark_targets(struct store *, const int64_t *ids, size_t n,
+	    const char *target, struct err *e);
+int	store_pub_jobs_done(struct store *, const int64_t *ids, size_t n,
+	    struct err *e);
+
 /* The job succeeded everywhere: state done, done_at = the current time. */
 int	store_pub_job_done(struct store *, int64_t id, struct err *e);
 
