@@ -1,6 +1,8 @@
 /*
  * crl: streamed X.509 v2 CRL writer (RFC 5280 5.1). See crl.h for the
  * passes over the entries; the DER is written by hand (X.690 10).
+ * Two entry sources share the writing: the caller's next/rewind callbacks
+ * (crl_write), or entries encoded once into a scratch file (crl_writer).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 /* SEQUENCE { INTEGER (<= 21), Time (<= 17), Extensions (14) }: < 64 */
 #define ENTRY_MAX	64
 #define SERIAL_MAX	20	/* RFC 5280 4.1.2.2 */
+#define COPY_BUF	(256 * 1024)	/* scratch-to-CRL copy, stdio buffers */
 
 /* id-ce-cRLReasons 2.5.29.21, id-ce-cRLNumber 2.5.29.20,
  * id-ce-authorityKeyIdentifier 2.5.29.35 (RFC 5280 5.3.1, 5.2.3, 5.2.1) */
@@ -28,6 +31,7 @@ struct crl_ctx {
 	crl_rewind_fn		 rewind;
 	void			*arg;
 	FILE			*out;
+	FILE			*scratch;	/* crl_writer: encoded entries */
 	off_t			 base;		/* where the CRL starts in out */
 	struct asn_sigalg	 sa;
 	uint8_t			*pre;		/* version..nextUpdate */
@@ -51,6 +55,64 @@ crl_reason_check(int reason, struct err *e)
 	    "0-5, 9 or 10)", reason);
 }
 
+static void
+put2(uint8_t *p, int v)
+{
+	p[0] = '0' + v / 10;
+	p[1] = '0' + v % 10;
+}
+
+/*
+ * A revocationDate TLV, the same octets as asn_time_put but without
+ * gmtime_r and snprintf, which dominate a million entries: the civil date
+ * from the day number (the inverse of H. Hinnant's days_from_civil).
+ * RFC 5280 5.1.2.6 -> 4.1.2.5: UTCTime for 1950..2049 (4.1.2.5.1), else
+ * GeneralizedTime (4.1.2.5.2); 0 outside 1950..9999.
+ */
+static size_t
+time_put(uint8_t *out, time_t t)
+{
+	int64_t	z, era, doe, yoe, doy, mp, y, m, d, s;
+	size_t	n;
+
+	if (t < -631152000 || t > 253402300799LL)	/* 1950-01-01, 9999 */
+		return 0;
+	z = t / 86400;
+	s = t % 86400;
+	if (s < 0) {
+		s += 86400;
+		z--;
+	}
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y = yoe + era * 400 + (m <= 2);
+	if (y < 2050) {
+		out[0] = ASN_UTCTIME;
+		out[1] = 13;
+		put2(out + 2, (int)(y % 100));
+		n = 4;
+	} else {
+		out[0] = ASN_GENTIME;
+		out[1] = 15;
+		put2(out + 2, (int)(y / 100));
+		put2(out + 4, (int)(y % 100));
+		n = 6;
+	}
+	put2(out + n, (int)m);
+	put2(out + n + 2, (int)d);
+	put2(out + n + 4, (int)(s / 3600));
+	put2(out + n + 6, (int)(s / 60 % 60));
+	put2(out + n + 8, (int)(s % 60));
+	out[n + 10] = 'Z';
+	return n + 11;
+}
+
 /* One revokedCertificates entry (RFC 5280 5.1.2.6); returns its size. */
 static size_t
 entry_encode(const struct crl_entry *ent, uint8_t *buf, struct err *e)
@@ -67,7 +129,7 @@ entry_encode(const struct crl_entry *ent, uint8_t *buf, struct err *e)
 	if (crl_reason_check(ent->reason, e) < 0)
 		return 0;
 	n = asn_uint_put(body, ent->serial, ent->serial_len);
-	if ((t = asn_time_put(body + n, ent->revoked_at)) == 0) {
+	if ((t = time_put(body + n, ent->revoked_at)) == 0) {
 		err_set(e, "revocation date out of range");
 		return 0;
 	}
@@ -133,6 +195,40 @@ entries_pass(struct crl_ctx *c, gnutls_hash_hd_t h, uint64_t *count,
 		(*count)++;
 		*len += n;
 	}
+}
+
+/* Copies and hashes the entries crl_writer encoded into scratch. */
+static int
+scratch_copy(struct crl_ctx *c, gnutls_hash_hd_t h, uint64_t *count,
+    uint64_t *len, struct err *e)
+{
+	uint8_t	*buf;
+	size_t	 n;
+	int	 rc = -1;
+
+	*count = c->count;	/* encoded and counted once, when added */
+	*len = 0;
+	if ((buf = malloc(COPY_BUF)) == NULL)
+		return err_set(e, "out of memory");
+	if (fflush(c->scratch) != 0 || fseeko(c->scratch, 0, SEEK_SET) != 0) {
+		err_set(e, "rewinding the CRL scratch file: %s",
+		    strerror(errno));
+		goto out;
+	}
+	while ((n = fread(buf, 1, COPY_BUF, c->scratch)) > 0) {
+		if (put(c, h, buf, n, e) < 0)
+			goto out;
+		*len += n;
+	}
+	if (ferror(c->scratch)) {
+		err_set(e, "reading the CRL scratch file: %s",
+		    strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(buf);
+	return rc;
 }
 
 /* TBSCertList fields before revokedCertificates (RFC 5280 5.1.2.1-5). */
@@ -276,8 +372,10 @@ emit_tbs(struct crl_ctx *c, size_t outer_len, uint8_t *digest,
 	/* RFC 5280 5.1.2.6: absent, not empty, when nothing is revoked */
 	if (c->count > 0) {
 		if (put(c, h, hdr, asn_put_hdr(hdr, ASN_SEQUENCE,
-		    c->revoked_len), e) < 0 ||
-		    entries_pass(c, h, &count, &len, e) < 0)
+		    c->revoked_len), e) < 0)
+			goto out;
+		if ((c->scratch != NULL ? scratch_copy(c, h, &count, &len, e) :
+		    entries_pass(c, h, &count, &len, e)) < 0)
 			goto out;
 		if (count != c->count || len != c->revoked_len) {
 			err_set(e, "the revoked certificates changed while "
@@ -296,58 +394,60 @@ out:
 	return ret;
 }
 
-int
-crl_write(const struct crl_params *p, crl_next_fn next, crl_rewind_fn rewind,
-    void *arg, FILE *out, struct err *e)
+/* What both writers need before the entries: the output's start, the
+ * signature algorithm, the fields around revokedCertificates. */
+static int
+ctx_init(struct crl_ctx *c, const struct crl_params *p, FILE *out,
+    struct err *e)
 {
-	struct crl_ctx	 c;
-	gnutls_datum_t	 sig = { NULL, 0 }, dig;
-	uint8_t		 digest[64], digest2[64], hdr[ASN_HDR_MAX];
-	size_t		 guess, outer, sigc;
-	int		 rc, ret = -1;
+	memset(c, 0, sizeof(*c));
+	c->p = p;
+	c->out = out;
+	if ((c->base = ftello(out)) < 0)
+		return err_set(e, "the CRL output must be a seekable file");
+	if (asn_sigalg(p->key, &c->sa, e) < 0 || build_pre(c, e) < 0 ||
+	    build_ext(c, e) < 0)
+		return -1;
+	return 0;
+}
 
-	memset(&c, 0, sizeof(c));
-	c.p = p;
-	c.next = next;
-	c.rewind = rewind;
-	c.arg = arg;
-	c.out = out;
-	if ((c.base = ftello(out)) < 0) {
-		err_set(e, "the CRL output must be a seekable file");
-		goto out;
-	}
-	if (asn_sigalg(p->key, &c.sa, e) < 0 || build_pre(&c, e) < 0 ||
-	    build_ext(&c, e) < 0)
-		goto out;
-	/* Pass 1: validate and size (RFC 5280 5.1.2.6). */
-	if (entries_pass(&c, NULL, &c.count, &c.revoked_len, e) < 0)
-		goto out;
-	c.tbs_len = c.pre_len + c.ext_len +
-	    (c.count > 0 ? asn_tlv_size(c.revoked_len) : 0);
+/* Writes and signs the CRL once c->count and c->revoked_len are known. */
+static int
+crl_finish(struct crl_ctx *c, struct err *e)
+{
+	const struct crl_params	*p = c->p;
+	FILE			*out = c->out;
+	gnutls_datum_t		 sig = { NULL, 0 }, dig;
+	uint8_t			 digest[64], digest2[64], hdr[ASN_HDR_MAX];
+	size_t			 guess, outer, sigc;
+	int			 rc, ret = -1;
+
+	c->tbs_len = c->pre_len + c->ext_len +
+	    (c->count > 0 ? asn_tlv_size(c->revoked_len) : 0);
 
 	/* Pass 2: write and hash, guessing the signature's size. */
-	guess = asn_tlv_size(c.tbs_len) + c.sa.algid_len +
+	guess = asn_tlv_size(c->tbs_len) + c->sa.algid_len +
 	    asn_tlv_size(sig_max(p->key));
-	if (emit_tbs(&c, guess, digest, e) < 0)
+	if (emit_tbs(c, guess, digest, e) < 0)
 		goto out;
 	dig.data = digest;
-	dig.size = gnutls_hash_get_len(c.sa.hash);
+	dig.size = gnutls_hash_get_len(c->sa.hash);
 	/* RFC 5280 5.1.1.3: signatureValue over the DER TBSCertList */
-	if ((rc = gnutls_privkey_sign_hash2(p->key, c.sa.sign, 0, &dig,
+	if ((rc = gnutls_privkey_sign_hash2(p->key, c->sa.sign, 0, &dig,
 	    &sig)) < 0) {
 		err_set(e, "signing the CRL: %s", gnutls_strerror(rc));
 		goto out;
 	}
 	sigc = 1 + sig.size;
-	outer = asn_tlv_size(c.tbs_len) + c.sa.algid_len + asn_tlv_size(sigc);
+	outer = asn_tlv_size(c->tbs_len) + c->sa.algid_len + asn_tlv_size(sigc);
 	if (asn_len_size(outer) != asn_len_size(guess)) {
 		/* Pass 3: the header changes size; write it all again. */
-		if (fflush(out) != 0 || fseeko(out, c.base, SEEK_SET) != 0 ||
-		    ftruncate(fileno(out), c.base) != 0) {
+		if (fflush(out) != 0 || fseeko(out, c->base, SEEK_SET) != 0 ||
+		    ftruncate(fileno(out), c->base) != 0) {
 			err_set(e, "rewriting the CRL: %s", strerror(errno));
 			goto out;
 		}
-		if (emit_tbs(&c, outer, digest2, e) < 0)
+		if (emit_tbs(c, outer, digest2, e) < 0)
 			goto out;
 		if (memcmp(digest, digest2, dig.size) != 0) {
 			err_set(e, "the revoked certificates changed while "
@@ -356,7 +456,7 @@ crl_write(const struct crl_params *p, crl_next_fn next, crl_rewind_fn rewind,
 		}
 	}
 	/* RFC 5280 5.1.1.2 signatureAlgorithm, 5.1.1.3 signatureValue */
-	if (fwrite(c.sa.algid, 1, c.sa.algid_len, out) != c.sa.algid_len ||
+	if (fwrite(c->sa.algid, 1, c->sa.algid_len, out) != c->sa.algid_len ||
 	    fwrite(hdr, 1, asn_put_hdr(hdr, ASN_BITSTRING, sigc), out) == 0 ||
 	    fputc(0, out) == EOF ||
 	    fwrite(sig.data, 1, sig.size, out) != sig.size) {
@@ -365,7 +465,7 @@ crl_write(const struct crl_params *p, crl_next_fn next, crl_rewind_fn rewind,
 	}
 	if (outer != guess) {
 		/* Same number of length octets: patch the length in place. */
-		if (fflush(out) != 0 || fseeko(out, c.base, SEEK_SET) != 0 ||
+		if (fflush(out) != 0 || fseeko(out, c->base, SEEK_SET) != 0 ||
 		    fwrite(hdr, 1, asn_put_hdr(hdr, ASN_SEQUENCE, outer),
 		    out) == 0 || fseeko(out, 0, SEEK_END) != 0) {
 			err_set(e, "patching the CRL length: %s",
@@ -379,9 +479,112 @@ crl_write(const struct crl_params *p, crl_next_fn next, crl_rewind_fn rewind,
 	}
 	ret = 0;
 out:
+	gnutls_free(sig.data);
+	return ret;
+}
+
+int
+crl_write(const struct crl_params *p, crl_next_fn next, crl_rewind_fn rewind,
+    void *arg, FILE *out, struct err *e)
+{
+	struct crl_ctx	c;
+	int		ret = -1;
+
+	if (ctx_init(&c, p, out, e) < 0)
+		goto out;
+	c.next = next;
+	c.rewind = rewind;
+	c.arg = arg;
+	/* Pass 1: validate and size (RFC 5280 5.1.2.6). */
+	if (entries_pass(&c, NULL, &c.count, &c.revoked_len, e) < 0)
+		goto out;
+	ret = crl_finish(&c, e);
+out:
 	if (ret < 0)
 		err_wrap(e, "writing CRL %llu", (unsigned long long)p->number);
-	gnutls_free(sig.data);
 	free(c.pre);
 	return ret;
+}
+
+/* ---- the single-read writer (crl.h) --------------------------------- */
+
+struct crl_writer {
+	struct crl_params	p;
+	struct crl_ctx		c;
+	int			failed;
+};
+
+struct crl_writer *
+crl_writer_new(const struct crl_params *p, FILE *scratch, FILE *out,
+    struct err *e)
+{
+	struct crl_writer	*w;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		err_set(e, "out of memory");
+		return NULL;
+	}
+	w->p = *p;
+	if (fseeko(scratch, 0, SEEK_SET) != 0 ||
+	    ftruncate(fileno(scratch), 0) != 0)
+		err_set(e, "the CRL scratch file: %s", strerror(errno));
+	else if (ctx_init(&w->c, &w->p, out, e) == 0) {
+		w->c.scratch = scratch;
+		return w;
+	}
+	err_wrap(e, "writing CRL %llu", (unsigned long long)p->number);
+	crl_writer_free(w);
+	return NULL;
+}
+
+int
+crl_writer_add(struct crl_writer *w, const struct crl_entry *ent,
+    struct err *e)
+{
+	uint8_t	buf[ENTRY_MAX];
+	size_t	n;
+
+	if (w->failed)
+		return err_set(e, "the CRL writer failed earlier");
+	if ((n = entry_encode(ent, buf, e)) == 0) {
+		w->failed = 1;
+		return err_wrap(e, "revoked entry %llu",
+		    (unsigned long long)w->c.count + 1);
+	}
+	if (fwrite(buf, 1, n, w->c.scratch) != n) {
+		w->failed = 1;
+		return err_set(e, "writing the CRL scratch file: %s",
+		    strerror(errno));
+	}
+	w->c.count++;
+	w->c.revoked_len += n;
+	return 0;
+}
+
+uint64_t
+crl_writer_count(const struct crl_writer *w)
+{
+	return w->c.count;
+}
+
+int
+crl_writer_finish(struct crl_writer *w, struct err *e)
+{
+	if (w->failed)
+		return err_set(e, "the CRL writer failed earlier");
+	if (crl_finish(&w->c, e) < 0) {
+		w->failed = 1;
+		return err_wrap(e, "writing CRL %llu",
+		    (unsigned long long)w->p.number);
+	}
+	return 0;
+}
+
+void
+crl_writer_free(struct crl_writer *w)
+{
+	if (w == NULL)
+		return;
+	free(w->c.pre);
+	free(w);
 }

@@ -6,16 +6,18 @@
  * around revokedCertificates, which the caller streams through a callback.
  * Memory stays constant whatever the number of entries.
  *
- * The entries are read two times, rarely three (the callback is rewound in
- * between): first to validate them and size the outer DER lengths, then to
- * write and hash them; a third time only when the signature's length moves
- * the outer length across an encoding boundary. Every run must yield the
- * same entries in the same order -- from a database, read them inside one
+ * Two writers share the encoding. crl_write reads the entries from the
+ * caller's callbacks two times, rarely three (rewound in between): first
+ * to validate them and size the outer DER lengths, then to write and hash
+ * them; a third time only when the signature's length moves the outer
+ * length across an encoding boundary. Every run must yield the same
+ * entries in the same order -- from a database, read them inside one
  * REPEATABLE READ transaction; a change between runs is an error.
+ * crl_writer (below) takes each entry once, for a stream read once.
  *
- * out must be seekable (a regular file): the outer length is patched once
- * the signature is known. Write to a temporary file and rename it on
- * success; on failure its contents are unspecified.
+ * For both, out must be seekable (a regular file): the outer length is
+ * patched once the signature is known. Write to a temporary file and
+ * rename it on success; on failure its contents are unspecified.
  */
 #ifndef SIGNET_CRL_H
 #define SIGNET_CRL_H
@@ -67,6 +69,27 @@ struct crl_params {
 /* Writes the signed CRL DER to out. Returns 0, or -1 with e set. */
 int	crl_write(const struct crl_params *p, crl_next_fn next,
 	    crl_rewind_fn rewind, void *arg, FILE *out, struct err *e);
+
+/*
+ * The single-read writer, for entries that can be read only once (a
+ * database COPY stream, in any order): each entry is encoded as it is
+ * added, into `scratch`, a seekable temporary file; crl_writer_finish then
+ * writes the CRL to out, the headers sized at last and the encoded entries
+ * copied and hashed in one sequential read of scratch (twice in the rare
+ * case that the signature moves the outer length across an encoding
+ * boundary). Memory stays constant; scratch holds ~45 octets an entry.
+ */
+struct crl_writer;
+
+struct crl_writer	*crl_writer_new(const struct crl_params *p,
+			    FILE *scratch, FILE *out, struct err *e);
+/* Validates and encodes one entry (RFC 5280 5.1.2.6); 0 or -1 with e set. */
+int			 crl_writer_add(struct crl_writer *,
+			    const struct crl_entry *, struct err *e);
+uint64_t		 crl_writer_count(const struct crl_writer *);
+/* Writes and signs the CRL; 0 or -1 with e set. */
+int			 crl_writer_finish(struct crl_writer *, struct err *e);
+void			 crl_writer_free(struct crl_writer *);
 
 /* Checks a reason code: -1, 0..5, 9, 10 (RFC 5280 5.3.1; certificateHold
  * is not offered and removeFromCRL belongs to delta CRLs). */

@@ -40,10 +40,9 @@
 
 #define QUEUE_BATCH	200
 #define PRESIGN_SCAN	5000	/* serials examined per window */
-#define PRESIGN_LIMIT	250	/* responses signed per transaction */
+#define PRESIGN_LIMIT	1000	/* responses signed per transaction */
 #define PRESIGN_BUDGET	0.25	/* seconds of pre-signing per tick */
 #define CRL_MARGIN	86400	/* refresh with less than a day left */
-#define SPOOL_REC	30	/* len, serial[20], revoked_at[8], reason */
 
 struct rev_config {
 	unsigned	 crl_next_days;
@@ -73,6 +72,7 @@ struct revsvc {
 	time_t			 walk_last;
 	time_t			 last_prune;
 	int64_t			 signed_n;	/* responses signed */
+	struct store_ocsp_batch	*batch;		/* a window's responses */
 };
 
 static int
@@ -214,7 +214,8 @@ revsvc_new(struct ca *ca, struct store *st, struct err *e)
 	rs->ca = ca;
 	rs->st = st;
 	if (config_read(ca->cfg->path, &rs->cfg, e) < 0 ||
-	    issuer_hashes(rs, e) < 0)
+	    issuer_hashes(rs, e) < 0 ||
+	    (rs->batch = store_ocsp_batch_new(e)) == NULL)
 		goto fail;
 	if (rs->cfg.signer_is_ca) {
 		rs->signer.key = ca->key;
@@ -245,6 +246,7 @@ revsvc_free(struct revsvc *rs)
 		return;
 	signer_clear(rs);
 	cakey_secret_free(rs->secret);
+	store_ocsp_batch_free(rs->batch);
 	free(rs);
 }
 
@@ -426,10 +428,11 @@ single_from_status(struct ocsp_single *sg, const struct store_cert_status *s,
 	sg->next_update = nu;
 }
 
-/* Signs and caches the response for one certificate and CertID hash. */
+/* Signs and caches the response for one certificate and CertID hash:
+ * stored at once, or added to batch (stored with the rest of a window). */
 static int
 presign_one(struct revsvc *rs, const struct store_cert_status *s, int h,
-    struct err *e)
+    struct store_ocsp_batch *batch, struct err *e)
 {
 	struct ocsp_certid	id;
 	struct ocsp_single	sg;
@@ -452,8 +455,10 @@ presign_one(struct revsvc *rs, const struct store_cert_status *s, int h,
 	if (ocsp_response_build(&rs->signer, &sg, 1, NULL, 0, now, &der,
 	    e) < 0)
 		goto out;
-	if (store_ocsp_response_put_tx(rs->st, s->serial, h == 0 ? "sha1" :
-	    "sha256", s->revoked, der.data, der.size, tu, nu, now, e) < 0)
+	if ((batch != NULL ? store_ocsp_batch_add(batch, s->serial, h == 0 ?
+	    "sha1" : "sha256", s->revoked, der.data, der.size, tu, nu, now, e) :
+	    store_ocsp_response_put_tx(rs->st, s->serial, h == 0 ? "sha1" :
+	    "sha256", s->revoked, der.data, der.size, tu, nu, now, e)) < 0)
 		goto out;
 	rs->signed_n++;
 	rc = 0;
@@ -467,7 +472,7 @@ presign_sha1(void *arg, const struct store_cert_status *s, struct err *e)
 {
 	struct revsvc	*rs = arg;
 
-	return presign_one(rs, s, 0, e);
+	return presign_one(rs, s, 0, rs->batch, e);
 }
 
 /* ---- the queue ------------------------------------------------------ */
@@ -562,8 +567,8 @@ answer_resign(struct revsvc *rs, int64_t id, const char *serial,
 
 	if ((r = store_ocsp_status_tx(rs->st, serial, &s, e)) < 0)
 		return -1;
-	if (r == 0 && (presign_one(rs, &s, 0, e) < 0 ||
-	    presign_one(rs, &s, 1, e) < 0))
+	if (r == 0 && (presign_one(rs, &s, 0, NULL, e) < 0 ||
+	    presign_one(rs, &s, 1, NULL, e) < 0))
 		return -1;
 	return store_ocsp_queue_answer(rs->st, id, NULL, 0, e);
 }
@@ -607,69 +612,22 @@ queue_run(struct revsvc *rs, int *more, struct err *e)
 
 /* ---- CRLs ----------------------------------------------------------- */
 
-/* The entries, spooled once from the database to a file of fixed-size
- * records, so that every pass of crl_write reads the same entries and
- * memory stays flat (crl.h). */
-struct spool {
-	FILE		*f;
-	int64_t		 n;
-	uint8_t		 rec[SPOOL_REC];
-	struct err	*e;
-};
-
+/* One revoked certificate from the database's stream, straight into the
+ * CRL writer (crl.h): the entries are read from the database once. */
 static int
-spool_add(void *arg, const char *serial, time_t revoked_at, int reason,
+crl_add(void *arg, const char *serial, time_t revoked_at, int reason,
     struct err *e)
 {
-	struct spool	*sp = arg;
-	size_t		 len;
-	uint64_t	 t = (uint64_t)revoked_at;
-	int		 k;
+	struct crl_entry	ent;
+	uint8_t			sn[20];
 
-	memset(sp->rec, 0, sizeof(sp->rec));
-	if (hex_octets(serial, sp->rec + 1, 20, &len) < 0)
+	if (hex_octets(serial, sn, sizeof(sn), &ent.serial_len) < 0)
 		return err_set(e, "%s: bad serial in the database", serial);
-	sp->rec[0] = (uint8_t)len;
-	for (k = 0; k < 8; k++)
-		sp->rec[21 + k] = (uint8_t)(t >> (8 * (7 - k)));
-	/* RFC 5280 5.3.1: unspecified is written without reasonCode */
-	sp->rec[29] = (uint8_t)(reason <= 0 ? 0 : reason);
-	if (fwrite(sp->rec, 1, SPOOL_REC, sp->f) != SPOOL_REC)
-		return err_set(e, "writing the CRL spool: %s", strerror(errno));
-	sp->n++;
-	return 0;
-}
-
-static int
-spool_rewind(void *arg, struct err *e)
-{
-	struct spool	*sp = arg;
-
-	if (fflush(sp->f) != 0 || fseek(sp->f, 0, SEEK_SET) != 0)
-		return err_set(e, "rewinding the CRL spool: %s",
-		    strerror(errno));
-	return 0;
-}
-
-static int
-spool_next(void *arg, struct crl_entry *ent, struct err *e)
-{
-	struct spool	*sp = arg;
-	uint64_t	 t = 0;
-	int		 k;
-
-	if (fread(sp->rec, 1, SPOOL_REC, sp->f) != SPOOL_REC) {
-		if (ferror(sp->f))
-			return err_set(e, "reading the CRL spool");
-		return 0;
-	}
-	for (k = 0; k < 8; k++)
-		t = t << 8 | sp->rec[21 + k];
-	ent->serial = sp->rec + 1;
-	ent->serial_len = sp->rec[0];
-	ent->revoked_at = (time_t)t;
-	ent->reason = sp->rec[29] == 0 ? CRL_REASON_NONE : sp->rec[29];
-	return 1;
+	ent.serial = sn;
+	ent.revoked_at = revoked_at;
+	/* RFC 5280 5.3.1: unspecified(0) is written without reasonCode */
+	ent.reason = reason;
+	return crl_writer_add(arg, &ent, e);
 }
 
 static FILE *
@@ -705,16 +663,18 @@ revsvc_crl_now(struct revsvc *rs, int64_t *number, int64_t *entries,
     struct err *e)
 {
 	struct store_crl_info	 info;
-	struct spool		 sp;
 	struct crl_params	 p;
-	FILE			*out = NULL;
+	struct crl_writer	*w = NULL;
+	FILE			*scratch = NULL, *out = NULL;
 	int			 rc = -1, intx = 0;
 
-	memset(&sp, 0, sizeof(sp));
 	memset(&info, 0, sizeof(info));
-	if ((sp.f = temp_file(rs, "run/crl-spool.XXXXXX", e)) == NULL ||
+	if ((scratch = temp_file(rs, "run/crl-entries.XXXXXX", e)) == NULL ||
 	    (out = temp_file(rs, "run/crl-der.XXXXXX", e)) == NULL)
 		goto out;
+	/* tens of megabytes go through each: fewer, larger writes */
+	setvbuf(scratch, NULL, _IOFBF, 256 * 1024);
+	setvbuf(out, NULL, _IOFBF, 256 * 1024);
 	if (store_crl_begin(rs->st, &info.number, &info.last_event, e) < 0)
 		goto out;
 	intx = 1;
@@ -722,19 +682,18 @@ revsvc_crl_now(struct revsvc *rs, int64_t *number, int64_t *entries,
 	/* RFC 5280 5.1.2.5; S/MIME BR 4.9.7: at most 10 days later */
 	info.next_update = info.this_update +
 	    86400 * (time_t)rs->cfg.crl_next_days;
-	if (store_crl_entries(rs->st, info.this_update, spool_add, &sp, e) < 0)
-		goto out;
-	info.entries = sp.n;
 	memset(&p, 0, sizeof(p));
 	p.ca = rs->ca->crt;
 	p.key = rs->ca->key;
 	p.number = (uint64_t)info.number;
 	p.this_update = info.this_update;
 	p.next_update = info.next_update;
-	if (crl_write(&p, spool_next, spool_rewind, &sp, out, e) < 0 ||
-	    fflush(out) != 0)
+	if ((w = crl_writer_new(&p, scratch, out, e)) == NULL ||
+	    store_crl_entries(rs->st, info.this_update, crl_add, w, e) < 0)
 		goto out;
-	if (store_crl_put_tx(rs->st, &info, out, e) < 0 ||
+	info.entries = (int64_t)crl_writer_count(w);
+	if (crl_writer_finish(w, e) < 0 ||
+	    store_crl_put_tx(rs->st, &info, out, e) < 0 ||
 	    store_commit(rs->st, e) < 0)
 		goto out;
 	intx = 0;
@@ -748,8 +707,9 @@ out:
 		store_rollback(rs->st);
 	if (rc < 0)
 		err_wrap(e, "making the CRL");
-	if (sp.f != NULL)
-		fclose(sp.f);
+	crl_writer_free(w);
+	if (scratch != NULL)
+		fclose(scratch);
 	if (out != NULL)
 		fclose(out);
 	return rc;
@@ -795,10 +755,14 @@ presign_window(struct revsvc *rs, int *done, struct err *e)
 	refresh = time(NULL) + 3600 * (time_t)rs->cfg.ocsp_hours / 2;
 	if (store_begin(rs->st, e) < 0)
 		return -1;
+	/* the window's responses go in one statement before the commit
+	 * (the epoch lock, store_rev.h) */
 	if (store_ocsp_presign_tx(rs->st, rs->walk_after, PRESIGN_SCAN,
 	    PRESIGN_LIMIT, refresh, presign_sha1, rs, end, e) < 0 ||
+	    store_ocsp_batch_flush_tx(rs->st, rs->batch, e) < 0 ||
 	    store_commit(rs->st, e) < 0) {
 		store_rollback(rs->st);
+		store_ocsp_batch_clear(rs->batch);
 		return -1;
 	}
 	snprintf(rs->walk_after, sizeof(rs->walk_after), "%s", end);

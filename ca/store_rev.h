@@ -91,12 +91,30 @@ int	store_ocsp_response_put_tx(struct store *, const char *serial,
 	    time_t this_update, time_t next_update, time_t produced_at,
 	    struct err *e);
 
+/* Pre-signed responses stored together, by one statement. */
+struct store_ocsp_batch;
+
+struct store_ocsp_batch *store_ocsp_batch_new(struct err *e);
+int	store_ocsp_batch_add(struct store_ocsp_batch *, const char *serial,
+	    const char *hash, int revoked, const uint8_t *der, size_t len,
+	    time_t this_update, time_t next_update, time_t produced_at,
+	    struct err *e);
+int	store_ocsp_batch_count(const struct store_ocsp_batch *);
+void	store_ocsp_batch_clear(struct store_ocsp_batch *);
+/* Inserts or replaces every response added, and empties the batch. */
+int	store_ocsp_batch_flush_tx(struct store *, struct store_ocsp_batch *,
+	    struct err *e);
+void	store_ocsp_batch_free(struct store_ocsp_batch *);
+
 /*
  * Pre-signing walks the certificates in serial order, a window at a time:
- * after `after` (""), at most `scan` serials, returning (locked FOR SHARE)
- * those not expired whose SHA-1 response is missing or ends before
- * refresh_before, at most `limit`. *window_end is the last serial scanned
- * ("" when the walk is at its end).
+ * after `after` (""), at most `scan` serials, returning those not expired
+ * whose SHA-1 response is missing or ends before refresh_before, at most
+ * `limit`. *window_end is the last serial scanned ("" when the walk is at
+ * its end). It first locks ocsp_epoch (sql/032) FOR SHARE, so no
+ * revocation can commit between reading a status and storing the
+ * response signed from it: the transaction must store its responses
+ * before it commits.
  */
 typedef int (*store_status_fn)(void *arg, const struct store_cert_status *,
 	    struct err *e);

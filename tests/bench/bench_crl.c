@@ -1,8 +1,10 @@
 /*
  * bench_crl N OUT: writes a CRL of N revoked certificates (16-octet
- * serials, mixed reasons) under a fresh P-384 CA, and prints the wall time
- * of crl_write and the process's peak RSS. Target: 1,000,000 entries in
- * <= 3 s and <= 64 MiB.
+ * serials, mixed reasons) under a fresh P-384 CA, twice: with crl_write
+ * (the entries generated twice, as from a callback that can rewind) and
+ * with crl_writer (generated once, encoded into a scratch file, as signet
+ * does from the database), and prints the wall time of each and the
+ * process's peak RSS. Target: 1,000,000 entries in <= 3 s and <= 64 MiB.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
@@ -96,8 +99,11 @@ main(int argc, char *argv[])
 	struct rusage		 ru;
 	gnutls_x509_crt_t	 ca;
 	gnutls_privkey_t	 key;
-	FILE			*out;
+	struct crl_writer	*w;
+	struct crl_entry	 ent;
+	FILE			*out, *scratch;
 	long			 size;
+	int			 rc;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: bench_crl N OUT.crl\n");
@@ -108,7 +114,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "bench_crl: making the CA failed\n");
 		return 1;
 	}
-	if ((out = fopen(argv[2], "wb")) == NULL) {
+	if ((out = fopen(argv[2], "w+b")) == NULL) {
 		perror(argv[2]);
 		return 1;
 	}
@@ -120,13 +126,39 @@ main(int argc, char *argv[])
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	size = ftell(out);
+	printf("crl_write  entries=%llu bytes=%ld wall=%.3f s\n",
+	    (unsigned long long)g.n, size,
+	    (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+
+	if ((scratch = tmpfile()) == NULL || fseek(out, 0, SEEK_SET) != 0 ||
+	    ftruncate(fileno(out), 0) != 0) {
+		perror("bench_crl: scratch");
+		return 1;
+	}
+	setvbuf(scratch, NULL, _IOFBF, 256 * 1024);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	g.i = 0;
+	if ((w = crl_writer_new(&p, scratch, out, &e)) == NULL)
+		goto fail;
+	while ((rc = gen_next(&g, &ent, &e)) == 1)
+		if (crl_writer_add(w, &ent, &e) < 0)
+			goto fail;
+	if (crl_writer_finish(w, &e) < 0)
+		goto fail;
+	crl_writer_free(w);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	size = ftell(out);
+	fclose(scratch);
 	fclose(out);
 	getrusage(RUSAGE_SELF, &ru);
-	printf("crl entries=%llu bytes=%ld wall=%.3f s peak_rss=%.1f MiB\n",
+	printf("crl_writer entries=%llu bytes=%ld wall=%.3f s\n",
 	    (unsigned long long)g.n, size,
-	    (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
-	    ru.ru_maxrss / 1024.0);
+	    (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	printf("peak_rss=%.1f MiB\n", ru.ru_maxrss / 1024.0);
 	gnutls_x509_crt_deinit(ca);
 	gnutls_privkey_deinit(key);
 	return 0;
+fail:
+	fprintf(stderr, "bench_crl: %s\n", e.msg);
+	return 1;
 }

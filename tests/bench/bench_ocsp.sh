@@ -15,8 +15,17 @@ MAX=${BENCH_OCSP_MAX:-1000000}
 mkdir -p "$(dirname "$H")"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 OPID=
+# openssl ocsp -multi ignores SIGTERM, and its forked workers outlive a
+# killed parent (reloading a rewritten index.txt forever): parent and
+# workers are killed by their pids once their set is measured.
+openssl_stop() {
+	[ -n "$OPID" ] || return 0
+	kill -KILL "$OPID" $(ps -o pid= --ppid "$OPID") 2>/dev/null || true
+	wait "$OPID" 2>/dev/null || true
+	OPID=
+}
 cleanup() {
-	[ -n "$OPID" ] && kill "$OPID" 2>/dev/null
+	openssl_stop
 	bash "$ROOT/web/signet-web.sh" stop "$T/web" >/dev/null 2>&1 || true
 	"$S" --home "$H" stop >/dev/null 2>&1 || true
 	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$T" "$H"
@@ -59,6 +68,7 @@ for n in 1000 1000000; do
 	[ "$n" -gt "$MAX" ] && n=$MAX
 	[ "$n" -le "$prev" ] && continue
 	rows $((prev + 1)) "$n"
+	prev_signed=$prev
 	prev=$n
 	psql -c "VACUUM ANALYZE certificates" >/dev/null
 	start=$(date +%s.%N)
@@ -77,7 +87,6 @@ for n in 1000 1000000; do
 	    coalesce(to_char(revoked_at AT TIME ZONE 'UTC', 'YYMMDDHH24MISS') ||
 	      'Z,keyCompromise', ''),
 	    upper(serial), 'unknown', '/CN=' || email FROM certificates) TO STDOUT" >"$T/index.txt"
-	[ -n "$OPID" ] && kill "$OPID" 2>/dev/null && wait "$OPID" 2>/dev/null || true
 	openssl ocsp -index "$T/index.txt" -port "$OPORT" -rsigner "$H/ca.pem" \
 	    -rkey "$H/ca.key" -passin "file:$H/ca.pass" -CA "$H/ca.pem" -nmin 60 \
 	    -multi 2 -ignore_err </dev/null >"$T/openssl-ocsp.log" 2>&1 3>&- &
@@ -92,7 +101,9 @@ for n in 1000 1000000; do
 	    -CAfile "$H/ca.pem" -resp_text 2>&1 | grep -Eq 'Cert Status: (good|revoked)'
 	read -r sr sp < <(wrk_run "http://127.0.0.1:$WPORT" /ocsp)
 	read -r or op < <(wrk_run "http://127.0.0.1:$OPORT" /)
-	echo "known certificates: $n (pre-signed in ${presign%.*} s)"
+	openssl_stop
+	printf 'known certificates: %d (pre-signed in %.1f s, %.0f responses/s)\n' \
+	    "$n" "$presign" "$(echo "($n - $prev_signed) / $presign" | bc -l)"
 	printf '  signet-web /ocsp     %9.0f responses/s   p99 %7.2f ms\n' "$sr" "$sp"
 	printf '  openssl ocsp -index  %9.0f responses/s   p99 %7.2f ms\n' "$or" "$op"
 	awk -v s="$sr" -v o="$or" 'BEGIN { printf "  ratio: %.1fx\n", s / o }'
