@@ -53,6 +53,36 @@ audit_append(struct store *st, const char *actor, const char *action,
 	return store_audit_append(st, actor, action, subject, detail, e);
 }
 
+int
+audit_append_buf(struct store *st, struct store_audit_buf *b, struct err *e)
+{
+	struct audit_rec	*r;
+	uint8_t			 prev[32];
+	int64_t			 seq, now;
+	size_t			 i;
+
+	if (b->oom)
+		return err_set(e, "out of memory");
+	if (b->n == 0)
+		return 0;
+	/* the chain lock is held from here to the end of the transaction,
+	 * as audit_append holds it: one writer extends the chain at a time */
+	if (store_audit_head(st, &seq, prev, &now, e) != 0)
+		return -1;
+	for (i = 0; i < b->n; i++) {
+		r = &b->r[i];
+		r->seq = seq + 1 + (int64_t)i;
+		r->at_us = now;
+		memcpy(r->prev_hash, prev, 32);
+		audit_hash(r, r->hash);
+		memcpy(prev, r->hash, 32);
+	}
+	if (store_audit_insert_many(st, b->r, b->n, e) != 0)
+		return -1;
+	store_audit_buf_reset(b);
+	return 0;
+}
+
 struct walk {
 	int64_t		 n;
 	int64_t		 want_seq;

@@ -20,6 +20,15 @@
 int	audit_append(struct store *st, const char *actor, const char *action,
 	    const char *subject, const char *detail, struct err *e);
 
+/*
+ * Appends the records gathered in b (store_audit_buf_add), in order,
+ * inside the caller's transaction, in two statements however many they
+ * are: the chain's head is read under the chain lock, the hashes are
+ * computed here, the records are inserted together. Empties b.
+ */
+int	audit_append_buf(struct store *st, struct store_audit_buf *b,
+	    struct err *e);
+
 /* Computes a record's hash from its fields and prev_hash. */
 void	audit_hash(const struct audit_rec *a, uint8_t out[32]);
 

@@ -52,11 +52,47 @@ int	ca_issue_tx(struct ca *ca, struct store *st, const struct ca_subject *s,
 	    gnutls_pubkey_t pub, const struct key_info *ki, const char *actor,
 	    int64_t request_id, struct ca_issued *out, struct err *e);
 
-/* The same in a transaction of its own. */
+/* The same in a transaction of its own, in one round trip to the
+ * database (store_issue_start/finish). */
 int	ca_issue(struct ca *ca, struct store *st, const struct ca_subject *s,
 	    gnutls_pubkey_t pub, const struct key_info *ki, const char *actor,
 	    int64_t request_id, struct ca_issued *out, struct err *e);
 
 void	ca_issued_free(struct ca_issued *);
+
+/*
+ * A second handle on the same CA (certificate and key) for another
+ * thread: a GnuTLS object is used by one thread at a time. A key from a
+ * file is copied in memory (no second passphrase derivation); a token
+ * key is opened again.
+ */
+struct ca	*ca_dup(const struct ca *, struct err *e);
+
+/*
+ * Issuance in two steps, for batches (ca-serve): ca_sign draws a serial
+ * and signs, without the database, so that several threads can sign at
+ * once, each with its own struct ca. ca_store_tx then stores n signed
+ * jobs inside the caller's transaction in a few statements: the rows
+ * (signing again, with ca, any whose serial is taken), one cert.issue
+ * audit record each -- added to audit for the caller to append, or
+ * appended here when audit is NULL -- and their publish jobs. A job is
+ * zeroed before its first ca_sign and freed with ca_job_free.
+ */
+struct ca_job {
+	struct ca_subject	 subj;
+	gnutls_pubkey_t		 pub;
+	const struct key_info	*ki;
+	const char		*actor;		/* issued_by, audit actor */
+	int64_t			 request_id;	/* 0: none */
+	/* set by ca_sign */
+	struct ca_issued	 out;
+	struct cert_row		 row;
+	unsigned		 days;
+};
+
+int	ca_sign(struct ca *ca, struct ca_job *j, struct err *e);
+int	ca_store_tx(struct ca *ca, struct store *st, struct ca_job *jobs,
+	    size_t n, struct store_audit_buf *audit, struct err *e);
+void	ca_job_free(struct ca_job *);
 
 #endif

@@ -2,6 +2,8 @@
  * request: decides and issues waiting requests; officers' decisions.
  */
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,25 +19,13 @@
 struct request_engine {
 	const struct config	*cfg;
 	struct ca		*ca;
+	struct ca		*helper;	/* signs beside ca; may be NULL */
 	struct policy		*pol;
 	struct store		*st;
 	struct policy_limits	 lim;
 	request_log_fn		 log;
 	void			*log_arg;
 	char			 by[64];	/* "policy:<module>" */
-};
-
-/* One request of a group being decided. */
-struct item {
-	const struct req_row	*row;
-	gnutls_pubkey_t		 pub;	/* NULL until prepared */
-	struct key_info		 ki;
-	uint8_t			 spki[32];
-	int			 waiting;	/* submitted or approved */
-	enum policy_verdict	 verdict;
-	char			 reason[400];
-	char			 profile[16];
-	unsigned		 days;
 };
 
 static void
@@ -82,6 +72,41 @@ request_engine_free(struct request_engine *re)
 	free(re);
 }
 
+void
+request_engine_set_helper(struct request_engine *re, struct ca *helper)
+{
+	re->helper = helper;
+}
+
+/*
+ * A claimed set is decided and issued in four steps, each over the whole
+ * set, so that the database sees a few statements per set rather than
+ * several per request: the keys are read and the certificate store asked
+ * once (store_req_cert_facts_many); every group is decided; the
+ * certificates are signed (on two threads when a helper CA handle is
+ * set); rows, audit records, publish jobs and the requests' new states
+ * are written (ca_store_tx, store_req_decide_many).
+ */
+
+/* One request of a claimed set. */
+struct item {
+	const struct req_row	*row;
+	gnutls_pubkey_t		 pub;	/* NULL until read */
+	struct key_info		 ki;
+	uint8_t			 spki[32];
+	int			 waiting;	/* submitted or approved */
+	int			 keyed;		/* key read and acceptable */
+	/* what the certificate store held when the set was claimed */
+	unsigned		 valid;
+	int			 certified;
+	const char		*mailbox;	/* lower(email), as the store folds it */
+	enum policy_verdict	 verdict;
+	char			 reason[400];
+	char			 profile[16];
+	unsigned		 days;
+	struct ca_job		*job;		/* ISSUE: its certificate */
+};
+
 static void
 set_verdict(struct item *it, enum policy_verdict v, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -97,17 +122,22 @@ set_verdict(struct item *it, enum policy_verdict v, const char *fmt, ...)
 	va_end(ap);
 }
 
+static int
+submitted(const struct item *it)
+{
+	return strcmp(it->row->state, "submitted") == 0;
+}
+
 /*
- * Reads the stored CSR's public key and asks the store what the policy
- * needs. The RA verified the CSR's self-signature (RFC 2986 proof of
- * possession) with csr_parse when it stored the row; here the key is
- * checked again (S/MIME BR 6.1.5, keys_check) but the signature is not
- * verified a second time, which would cost more than signing. A key that
- * no longer passes is a DENY, not an error: retrying cannot help.
+ * Reads the stored CSR's public key. The RA verified the CSR's
+ * self-signature (RFC 2986 proof of possession) with csr_parse when it
+ * stored the row; here the key is checked again (S/MIME BR 6.1.5,
+ * keys_check) but the signature is not verified a second time, which
+ * would cost more than signing. A key that no longer passes is a DENY,
+ * not an error: retrying cannot help.
  */
 static int
-prepare(struct request_engine *re, struct item *it, unsigned *valid,
-    int *certified, struct err *e)
+read_key(struct item *it, struct err *e)
 {
 	gnutls_x509_crq_t	crq = NULL;
 	gnutls_datum_t		der;
@@ -127,17 +157,100 @@ prepare(struct request_engine *re, struct item *it, unsigned *valid,
 	if (r < 0) {
 		set_verdict(it, POLICY_DENY, "the stored CSR cannot be read: "
 		    "%s", gnutls_strerror(r));
-		return 1;
+		return 0;
 	}
 	if (keys_check(it->pub, &it->ki, &ce) != 0) {
 		set_verdict(it, POLICY_DENY, "the key is not acceptable: %s",
 		    ce.msg);
-		return 1;
+		return 0;
 	}
 	if (keys_spki_sha256(it->pub, it->spki, e) != 0)
 		return -1;
-	return store_req_cert_facts(re->st, it->row->email, it->row->profile,
-	    it->spki, valid, certified, e);
+	it->keyed = 1;
+	return 0;
+}
+
+/* Reads every waiting request's key and asks the certificate store about
+ * all of them in one query. */
+static int
+read_keys_and_facts(struct request_engine *re, struct item *it, size_t n,
+    struct store_req_facts **facts, size_t *nfacts, struct err *e)
+{
+	const char	**email = NULL, **profile = NULL;
+	uint8_t		(*spki)[32] = NULL;
+	size_t		 i, m = 0;
+	int		 rc = -1;
+
+	*facts = NULL;
+	*nfacts = 0;
+	for (i = 0; i < n; i++)
+		if (it[i].waiting && read_key(&it[i], e) != 0)
+			return -1;
+	for (i = 0; i < n; i++)
+		m += it[i].keyed;
+	if (m == 0)
+		return 0;
+	if ((email = calloc(m, sizeof(*email))) == NULL ||
+	    (profile = calloc(m, sizeof(*profile))) == NULL ||
+	    (spki = calloc(m, sizeof(*spki))) == NULL ||
+	    (*facts = calloc(m, sizeof(**facts))) == NULL) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	for (i = m = 0; i < n; i++) {
+		if (!it[i].keyed)
+			continue;
+		email[m] = it[i].row->email;
+		profile[m] = it[i].row->profile;
+		memcpy(spki[m], it[i].spki, 32);
+		m++;
+	}
+	if (store_req_cert_facts_many(re->st, m, email, profile,
+	    (const uint8_t (*)[32])spki, *facts, e) != 0)
+		goto out;
+	*nfacts = m;
+	for (i = m = 0; i < n; i++) {
+		if (!it[i].keyed)
+			continue;
+		it[i].valid = (*facts)[m].valid_certs;
+		it[i].certified = (*facts)[m].key_certified;
+		it[i].mailbox = (*facts)[m].mailbox;
+		m++;
+	}
+	rc = 0;
+out:
+	if (rc != 0) {
+		free(*facts);
+		*facts = NULL;
+	}
+	free(email);
+	free(profile);
+	free(spki);
+	return rc;
+}
+
+/*
+ * The facts as the database would see them had the groups before this one
+ * been written already: a certificate issued earlier in the set counts
+ * for its mailbox and profile, and certifies its key.
+ */
+static void
+facts_with_earlier(const struct item *it, size_t before, const struct item *x,
+    unsigned *valid, int *certified)
+{
+	size_t	i;
+
+	*valid = x->valid;
+	*certified = x->certified;
+	for (i = 0; i < before; i++) {
+		if (!it[i].waiting || it[i].verdict != POLICY_ISSUE)
+			continue;
+		if (!strcmp(it[i].mailbox, x->mailbox) &&
+		    !strcmp(it[i].profile, x->row->profile))
+			(*valid)++;
+		if (memcmp(it[i].spki, x->spki, 32) == 0)
+			*certified = 1;
+	}
 }
 
 static void
@@ -167,16 +280,12 @@ fill_policy_request(struct policy_request *pr, const struct req_row *r,
 /* A submitted request: the policy module decides, the core re-checks
  * (policy_decide). */
 static int
-decide_submitted(struct request_engine *re, struct item *it, int kra,
-    struct err *e)
+decide_submitted(struct request_engine *re, struct item *it, unsigned valid,
+    int certified, int kra, struct err *e)
 {
 	struct policy_request	pr;
 	struct policy_decision	d;
-	unsigned		valid = 0;
-	int			certified = 0, r;
 
-	if ((r = prepare(re, it, &valid, &certified, e)) != 0)
-		return r < 0 ? -1 : 0;
 	fill_policy_request(&pr, it->row, &it->ki, valid, certified, kra);
 	if (policy_decide(re->pol, &re->lim, &pr, &d, e) != 0)
 		return -1;
@@ -189,16 +298,13 @@ decide_submitted(struct request_engine *re, struct item *it, int kra,
 
 /* An approved request: the officer decided, but the CA configuration and
  * the key rules still bound what is signed. */
-static int
-decide_approved(struct request_engine *re, struct item *it, struct err *e)
+static void
+decide_approved(struct request_engine *re, struct item *it, int certified)
 {
 	enum cert_profile	prof;
-	unsigned		valid = 0, days;
-	int			certified = 0, r;
+	unsigned		days;
 	struct err		pe;
 
-	if ((r = prepare(re, it, &valid, &certified, e)) != 0)
-		return r < 0 ? -1 : 0;
 	days = it->row->days != 0 ? it->row->days : re->cfg->default_days;
 	snprintf(it->profile, sizeof(it->profile), "%s", it->row->profile);
 	it->days = days;
@@ -219,197 +325,345 @@ decide_approved(struct request_engine *re, struct item *it, struct err *e)
 	else
 		set_verdict(it, POLICY_ISSUE, "%s", it->row->reason != NULL ?
 		    it->row->reason : "approved by a PKI officer");
+}
+
+/*
+ * Decides one group (a request, or the members of a batch); it[0 .. first)
+ * are the set's groups decided before it. The members share one fate: a
+ * DENY of one denies all, else a PEND of one holds all, else all issue.
+ */
+static int
+decide_group(struct request_engine *re, struct item *it, size_t first,
+    size_t n, struct err *e)
+{
+	struct item		*g = it + first;
+	const struct item	*worst = NULL;
+	size_t			 i, j;
+	unsigned		 valid;
+	int			 kra = n > 1, certified;
+
+	for (i = 0; i < n; i++) {
+		if (!g[i].waiting) {
+			/* a pair is decided together (store_req_officer
+			 * moves both); a member left pending means a pair
+			 * split by hand: deny rather than loop */
+			if (!strcmp(g[i].row->state, "pending"))
+				worst = &g[i];
+			continue;
+		}
+		if (!g[i].keyed)
+			continue;	/* denied when its key was read */
+		facts_with_earlier(it, first, &g[i], &valid, &certified);
+		if (submitted(&g[i])) {
+			if (decide_submitted(re, &g[i], valid, certified, kra,
+			    e) != 0)
+				return -1;
+		} else
+			decide_approved(re, &g[i], certified);
+		/* RFC 5280 has no rule here, the policy has: one key, one
+		 * certificate -- even within a pair */
+		for (j = 0; j < i; j++)
+			if (g[j].waiting && g[j].keyed &&
+			    g[i].verdict != POLICY_DENY &&
+			    memcmp(g[j].spki, g[i].spki, 32) == 0)
+				set_verdict(&g[i], POLICY_DENY, "request "
+				    "%" PRId64 " of the same pair has the same "
+				    "public key; every certificate needs a new "
+				    "key", g[j].row->id);
+	}
+	if (worst != NULL) {
+		for (i = 0; i < n; i++)
+			if (g[i].waiting)
+				set_verdict(&g[i], POLICY_DENY, "request "
+				    "%" PRId64 " of the same pair is still "
+				    "pending; a pair is decided together",
+				    worst->row->id);
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		if (g[i].waiting && (worst == NULL ||
+		    g[i].verdict > worst->verdict))
+			worst = &g[i];	/* DENY > PEND > ISSUE */
+	for (i = 0; worst != NULL && i < n; i++) {
+		if (!g[i].waiting || &g[i] == worst ||
+		    g[i].verdict == worst->verdict)
+			continue;
+		set_verdict(&g[i], worst->verdict, "%s together with "
+		    "request %" PRId64 " of the same pair: %s",
+		    worst->verdict == POLICY_DENY ? "denied" : "held",
+		    worst->row->id, worst->reason);
+	}
 	return 0;
 }
 
+/* One thread's share of the signing: jobs taken in turn from *next. */
+struct signing {
+	struct ca_job	*jobs;
+	size_t		 n;
+	size_t		 next;		/* atomic */
+	int		*rc;
+	struct err	*errs;
+};
+
+struct signer {
+	struct signing	*w;
+	struct ca	*ca;
+};
+
+static void *
+sign_jobs(void *arg)
+{
+	struct signer	*s = arg;
+	size_t		 i;
+
+	while ((i = __atomic_fetch_add(&s->w->next, 1, __ATOMIC_RELAXED)) <
+	    s->w->n)
+		s->w->rc[i] = ca_sign(s->ca, &s->w->jobs[i], &s->w->errs[i]);
+	return NULL;
+}
+
+/* Signs every job: with the helper CA handle on a second thread too. */
 static int
-audit_transition(struct request_engine *re, const char *actor,
-    const struct item *it, const char *action, const char *extra,
+sign_all(struct request_engine *re, struct ca_job *jobs, size_t n,
     struct err *e)
+{
+	struct signing	 w;
+	struct signer	 mine, other;
+	pthread_t	 th;
+	sigset_t	 all, old;
+	size_t		 i;
+	int		 threaded = 0, rc = -1;
+
+	if (n == 0)
+		return 0;
+	memset(&w, 0, sizeof(w));
+	w.jobs = jobs;
+	w.n = n;
+	if ((w.rc = calloc(n, sizeof(*w.rc))) == NULL ||
+	    (w.errs = calloc(n, sizeof(*w.errs))) == NULL) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	mine.w = other.w = &w;
+	mine.ca = re->ca;
+	other.ca = re->helper;
+	if (re->helper != NULL && n > 1) {
+		/* signals stay with the calling thread */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		threaded = pthread_create(&th, NULL, sign_jobs, &other) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	sign_jobs(&mine);
+	if (threaded)
+		pthread_join(th, NULL);
+	for (i = 0; i < n; i++)
+		if (w.rc[i] != 0) {
+			err_set(e, "request %" PRId64 ": %s",
+			    jobs[i].request_id, w.errs[i].msg);
+			goto out;
+		}
+	rc = 0;
+out:
+	free(w.rc);
+	free(w.errs);
+	return rc;
+}
+
+/* The certificates of every ISSUE item, signed. */
+static int
+sign_set(struct request_engine *re, struct item *it, size_t n,
+    struct ca_job **jobs, size_t *njobs, struct err *e)
+{
+	struct ca_job	*j;
+	size_t		 i, m = 0;
+
+	*jobs = NULL;
+	*njobs = 0;
+	for (i = 0; i < n; i++)
+		m += it[i].waiting && it[i].verdict == POLICY_ISSUE;
+	if (m == 0)
+		return 0;
+	if ((*jobs = calloc(m, sizeof(**jobs))) == NULL)
+		return err_set(e, "out of memory");
+	*njobs = m;
+	for (i = m = 0; i < n; i++) {
+		if (!it[i].waiting || it[i].verdict != POLICY_ISSUE)
+			continue;
+		j = &(*jobs)[m++];
+		it[i].job = j;
+		j->subj.email = it[i].row->email;
+		j->subj.display_name = it[i].row->display_name;
+		if (cert_profile_parse(it[i].profile, &j->subj.profile, e) != 0)
+			return err_wrap(e, "request %" PRId64, it[i].row->id);
+		j->subj.days = it[i].days;
+		j->pub = it[i].pub;
+		j->ki = &it[i].ki;
+		/* the certificate names who decided: the policy, or the
+		 * officer */
+		j->actor = submitted(&it[i]) ? re->by :
+		    it[i].row->decided_by != NULL ? it[i].row->decided_by :
+		    "ca-serve";
+		j->request_id = it[i].row->id;
+	}
+	return sign_all(re, *jobs, *njobs, e);
+}
+
+static void
+audit_transition(struct store_audit_buf *ab, const char *actor,
+    const struct item *it, const char *action, const char *extra)
 {
 	char	subject[48], detail[640];
 
 	snprintf(subject, sizeof(subject), "request %" PRId64, it->row->id);
 	snprintf(detail, sizeof(detail), "%s%sreason=%s", extra,
 	    *extra ? " " : "", it->reason);
-	return audit_append(re->st, actor, action, subject, detail, e);
-}
-
-static int
-issue_item(struct request_engine *re, struct item *it, struct err *e)
-{
-	struct ca_subject	 subj;
-	struct ca_issued	 out;
-	const char		*actor;
-	char			 extra[128];
-	int			 submitted = strcmp(it->row->state,
-				    "submitted") == 0;
-	int			 rc = -1;
-
-	memset(&out, 0, sizeof(out));
-	memset(&subj, 0, sizeof(subj));
-	subj.email = it->row->email;
-	subj.display_name = it->row->display_name;
-	if (cert_profile_parse(it->profile, &subj.profile, e) != 0)
-		return -1;
-	subj.days = it->days;
-	/* the certificate names who decided: the policy, or the officer */
-	actor = submitted ? re->by : it->row->decided_by != NULL ?
-	    it->row->decided_by : "ca-serve";
-	if (ca_issue_tx(re->ca, re->st, &subj, it->pub, &it->ki, actor, it->row->id, &out, e) != 0)
-		return -1;
-	if (it->row->key_escrow != NULL &&
-	    kra_escrow_tx(re->st, it->row->id, out.serial_hex, &out.der,
-	    it->row->key_escrow, it->row->key_escrow_len, e) != 0)
-		goto out;
-	if (store_req_decide(re->st, it->row->id, "issued", it->reason,
-	    submitted ? re->by : NULL, out.serial_hex, it->profile, it->days,
-	    e) != 0)
-		goto out;
-	snprintf(extra, sizeof(extra), "serial=%s", out.serial_hex);
-	if (audit_transition(re, submitted ? re->by : "ca-serve", it,
-	    "request.issue", extra, e) != 0)
-		goto out;
-	rc = 0;
-out:
-	ca_issued_free(&out);
-	return rc;
-}
-
-static int
-record_item(struct request_engine *re, struct item *it, struct err *e)
-{
-	int	submitted = strcmp(it->row->state, "submitted") == 0;
-
-	switch (it->verdict) {
-	case POLICY_ISSUE:
-		return issue_item(re, it, e);
-	case POLICY_PEND:
-		if (store_req_decide(re->st, it->row->id, "pending",
-		    it->reason, re->by, NULL, it->profile, it->days, e) != 0)
-			return -1;
-		return audit_transition(re, re->by, it, "request.pend", "", e);
-	case POLICY_DENY:
-		if (store_req_decide(re->st, it->row->id, "denied",
-		    it->reason, submitted ? re->by : "ca-serve", NULL, NULL, 0,
-		    e) != 0)
-			return -1;
-		return audit_transition(re, submitted ? re->by : "ca-serve",
-		    it, "request.deny", "", e);
-	}
-	return err_set(e, "request %" PRId64 ": no verdict", it->row->id);
+	store_audit_buf_add(ab, actor, action, subject, detail);
 }
 
 /*
- * Decides one group (a request, or the members of a batch) inside the
- * caller's transaction. The members share one fate: a DENY of one denies
- * all, else a PEND of one holds all, else all issue.
+ * Writes the set's outcome inside the caller's transaction: the
+ * certificates (rows, cert.issue records, publish jobs), escrowed keys,
+ * then one audit record per decided request and the requests' states.
  */
 static int
-do_group(struct request_engine *re, const struct req_row *rows, size_t n,
-    struct request_counts *c, struct err *e)
+write_set(struct request_engine *re, struct item *it, size_t n,
+    struct ca_job *jobs, size_t njobs, struct request_counts *c,
+    struct err *e)
 {
-	struct item	*it;
-	size_t		 i, j, nwait = 0;
-	int		 kra = n > 1, rc = -1;
-	const struct item *worst = NULL;
+	struct store_audit_buf		 ab;
+	struct store_req_decision	*d = NULL, *x;
+	char				 extra[128];
+	size_t				 i, m = 0;
+	int				 rc = -1, sub;
 
-	if ((it = calloc(n, sizeof(*it))) == NULL)
-		return err_set(e, "out of memory");
-	for (i = 0; i < n; i++) {
-		it[i].row = &rows[i];
-		it[i].waiting = !strcmp(rows[i].state, "submitted") ||
-		    !strcmp(rows[i].state, "approved");
-		nwait += it[i].waiting;
+	store_audit_buf_init(&ab);
+	if ((d = calloc(n, sizeof(*d))) == NULL) {
+		err_set(e, "out of memory");
+		goto out;
 	}
+	if (ca_store_tx(re->ca, re->st, jobs, njobs, &ab, e) != 0)
+		goto out;
 	for (i = 0; i < n; i++) {
-		if (!it[i].waiting) {
-			/* a pair is decided together (store_req_officer
-			 * moves both); a member left pending means a pair
-			 * split by hand: deny rather than loop */
-			if (!strcmp(rows[i].state, "pending"))
-				worst = &it[i];
+		if (it[i].job == NULL || it[i].row->key_escrow == NULL)
 			continue;
-		}
-		if (!strcmp(rows[i].state, "submitted")) {
-			if (decide_submitted(re, &it[i], kra, e) != 0)
-				goto out;
-		} else if (decide_approved(re, &it[i], e) != 0)
+		/* kra_escrow_tx appends its own record: the chain keeps
+		 * the order of events */
+		if (audit_append_buf(re->st, &ab, e) != 0 ||
+		    kra_escrow_tx(re->st, it[i].row->id,
+		    it[i].job->out.serial_hex, &it[i].job->out.der,
+		    it[i].row->key_escrow, it[i].row->key_escrow_len, e) != 0) {
+			err_wrap(e, "request %" PRId64, it[i].row->id);
 			goto out;
-		/* RFC 5280 has no rule here, the policy has: one key, one
-		 * certificate -- even within a pair */
-		for (j = 0; j < i; j++)
-			if (it[j].waiting && it[j].pub != NULL &&
-			    it[i].pub != NULL && it[i].verdict != POLICY_DENY &&
-			    memcmp(it[j].spki, it[i].spki, 32) == 0)
-				set_verdict(&it[i], POLICY_DENY, "request "
-				    "%" PRId64 " of the same pair has the same "
-				    "public key; every certificate needs a new "
-				    "key", rows[j].id);
-	}
-	if (worst != NULL) {
-		for (i = 0; i < n; i++)
-			if (it[i].waiting)
-				set_verdict(&it[i], POLICY_DENY, "request "
-				    "%" PRId64 " of the same pair is still "
-				    "pending; a pair is decided together",
-				    worst->row->id);
-	} else {
-		for (i = 0; i < n; i++)
-			if (it[i].waiting && (worst == NULL ||
-			    it[i].verdict > worst->verdict))
-				worst = &it[i];	/* DENY > PEND > ISSUE */
-		for (i = 0; worst != NULL && i < n; i++) {
-			if (!it[i].waiting || &it[i] == worst ||
-			    it[i].verdict == worst->verdict)
-				continue;
-			set_verdict(&it[i], worst->verdict, "%s together with "
-			    "request %" PRId64 " of the same pair: %s",
-			    worst->verdict == POLICY_DENY ? "denied" : "held",
-			    worst->row->id, worst->reason);
 		}
 	}
 	for (i = 0; i < n; i++) {
 		if (!it[i].waiting)
 			continue;
-		if (record_item(re, &it[i], e) != 0) {
-			err_wrap(e, "request %" PRId64, rows[i].id);
+		sub = submitted(&it[i]);
+		x = &d[m++];
+		x->id = it[i].row->id;
+		x->reason = it[i].reason;
+		switch (it[i].verdict) {
+		case POLICY_ISSUE:
+			x->state = "issued";
+			x->decided_by = sub ? re->by : NULL;
+			x->serial = it[i].job->out.serial_hex;
+			x->profile = it[i].profile;
+			x->days = it[i].days;
+			snprintf(extra, sizeof(extra), "serial=%s", x->serial);
+			audit_transition(&ab, sub ? re->by : "ca-serve",
+			    &it[i], "request.issue", extra);
+			c->issued++;
+			break;
+		case POLICY_PEND:
+			x->state = "pending";
+			x->decided_by = re->by;
+			x->profile = it[i].profile;
+			x->days = it[i].days;
+			audit_transition(&ab, re->by, &it[i], "request.pend",
+			    "");
+			c->pending++;
+			break;
+		case POLICY_DENY:
+			x->state = "denied";
+			x->decided_by = sub ? re->by : "ca-serve";
+			audit_transition(&ab, sub ? re->by : "ca-serve",
+			    &it[i], "request.deny", "");
+			c->denied++;
+			break;
+		default:
+			err_set(e, "request %" PRId64 ": no verdict",
+			    it[i].row->id);
 			goto out;
 		}
-		if (it[i].verdict == POLICY_ISSUE)
-			c->issued++;
-		else if (it[i].verdict == POLICY_PEND)
-			c->pending++;
-		else
-			c->denied++;
 	}
+	/* the states last: the audit lock is taken by the flush and held to
+	 * the commit, which follows at once */
+	if (store_req_decide_many(re->st, d, m, e) != 0 ||
+	    audit_append_buf(re->st, &ab, e) != 0)
+		goto out;
 	rc = 0;
 out:
-	for (i = 0; i < n; i++)
-		gnutls_pubkey_deinit(it[i].pub);
-	free(it);
+	store_audit_buf_free(&ab);
+	free(d);
 	return rc;
 }
 
-/* Runs do_group over every group of a claimed set. */
+/* Decides and issues a claimed set inside the caller's transaction. */
 static int
 do_set(struct request_engine *re, const struct store_req_set *set,
     struct request_counts *c, struct err *e)
 {
-	size_t	i = 0, j;
-	int64_t	g;
+	struct request_counts	 mine;
+	struct store_req_facts	*facts = NULL;
+	struct ca_job		*jobs = NULL;
+	struct item		*it;
+	size_t			 i, j, nfacts = 0, njobs = 0;
+	int64_t			 g;
+	int			 rc = -1;
 
-	while (i < set->n) {
+	if (set->n == 0)
+		return 0;
+	if ((it = calloc(set->n, sizeof(*it))) == NULL)
+		return err_set(e, "out of memory");
+	for (i = 0; i < set->n; i++) {
+		it[i].row = &set->rows[i];
+		it[i].waiting = !strcmp(set->rows[i].state, "submitted") ||
+		    !strcmp(set->rows[i].state, "approved");
+	}
+	if (read_keys_and_facts(re, it, set->n, &facts, &nfacts, e) != 0)
+		goto out;
+	/* rows come ordered by group (store_req_claim) */
+	for (i = 0; i < set->n; i = j) {
 		g = set->rows[i].batch_id ? set->rows[i].batch_id :
 		    set->rows[i].id;
 		for (j = i + 1; j < set->n && set->rows[j].batch_id != 0 &&
 		    set->rows[j].batch_id == g; j++)
 			;
-		if (do_group(re, &set->rows[i], j - i, c, e) != 0)
-			return -1;
-		i = j;
+		if (decide_group(re, it, i, j - i, e) != 0) {
+			err_wrap(e, "request %" PRId64, set->rows[i].id);
+			goto out;
+		}
 	}
-	return 0;
+	memset(&mine, 0, sizeof(mine));
+	if (sign_set(re, it, set->n, &jobs, &njobs, e) != 0 ||
+	    write_set(re, it, set->n, jobs, njobs, &mine, e) != 0)
+		goto out;
+	c->issued += mine.issued;
+	c->pending += mine.pending;
+	c->denied += mine.denied;
+	rc = 0;
+out:
+	for (i = 0; i < njobs; i++)
+		ca_job_free(&jobs[i]);
+	free(jobs);
+	for (i = 0; i < set->n; i++)
+		gnutls_pubkey_deinit(it[i].pub);
+	store_req_facts_free(facts, nfacts);
+	free(facts);
+	free(it);
+	return rc;
 }
 
 static int
@@ -424,8 +678,7 @@ static int
 note_failure(struct request_engine *re, const int64_t *ids, size_t n,
     const char *why, struct request_counts *c, struct err *e)
 {
-	struct item	it;
-	struct req_row	row;
+	char		subject[48], detail[640];
 	size_t		i;
 	int		attempts, last = 0;
 
@@ -438,16 +691,14 @@ note_failure(struct request_engine *re, const int64_t *ids, size_t n,
 			last = 1;
 	}
 	for (i = 0; last && i < n; i++) {
-		memset(&it, 0, sizeof(it));
-		memset(&row, 0, sizeof(row));
-		row.id = ids[i];
-		it.row = &row;
-		set_verdict(&it, POLICY_DENY, "internal error after %d "
-		    "attempts: %s", REQUEST_MAX_ATTEMPTS, why);
-		if (store_req_decide(re->st, ids[i], "denied", it.reason,
-		    "ca-serve", NULL, NULL, 0, e) != 0 ||
-		    audit_transition(re, "ca-serve", &it, "request.deny", "",
-		    e) != 0)
+		snprintf(subject, sizeof(subject), "request %" PRId64,
+		    ids[i]);
+		snprintf(detail, sizeof(detail), "reason=internal error after "
+		    "%d attempts: %s", REQUEST_MAX_ATTEMPTS, why);
+		if (store_req_decide(re->st, ids[i], "denied", detail +
+		    strlen("reason="), "ca-serve", NULL, NULL, 0, e) != 0 ||
+		    audit_append(re->st, "ca-serve", "request.deny", subject,
+		    detail, e) != 0)
 			goto fail;
 		c->denied++;
 	}

@@ -39,6 +39,14 @@ struct request_engine *request_engine_new(const struct config *cfg,
 		    request_log_fn log, void *log_arg, struct err *e);
 void		 request_engine_free(struct request_engine *);
 
+/*
+ * A second handle on the CA (ca_dup) with which a helper thread signs
+ * beside the engine's own, each batch shared between the two; NULL: sign
+ * on the calling thread only. The engine does not own it.
+ */
+void		 request_engine_set_helper(struct request_engine *,
+		    struct ca *helper);
+
 struct request_counts {
 	size_t	issued, pending, denied, failed;
 };

@@ -11,8 +11,15 @@
 /* pg_advisory_xact_lock keys: "sgnt" + purpose */
 #define LOCK_MIGRATE	0x73676e7401LL
 
+/* Statements prepared on this connection, keyed by their SQL text's
+ * address (the store's statements are string constants). */
+#define STORE_PREPARED_MAX	64
+
 struct store {
-	PGconn	*pg;
+	PGconn		*pg;
+	const char	*prepared[STORE_PREPARED_MAX];
+	unsigned	 nprepared;
+	int		 issuing;	/* store_issue_start .. _finish */
 };
 
 static int
@@ -105,6 +112,56 @@ q(struct store *s, const char *sql, int n, const char *const *v,
 	PGresult	*r;
 
 	r = PQexecParams(s->pg, sql, n, NULL, v, len, fmt, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK) {
+		pgerr(s, e, "database");
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* The name under which sql is prepared on this connection, preparing it
+ * on first use; NULL (and *e set) when that fails. */
+static const char *
+prepared_name(struct store *s, const char *sql, int n, char name[32],
+    struct err *e)
+{
+	PGresult	*r;
+	unsigned	 i;
+
+	for (i = 0; i < s->nprepared; i++)
+		if (s->prepared[i] == sql)
+			break;
+	snprintf(name, 32, "signet_%u", i);
+	if (i < s->nprepared)
+		return name;
+	if (i == STORE_PREPARED_MAX) {
+		err_set(e, "too many prepared statements");
+		return NULL;
+	}
+	r = PQprepare(s->pg, name, sql, n, NULL);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		pgerr(s, e, "database");
+		PQclear(r);
+		return NULL;
+	}
+	PQclear(r);
+	s->prepared[s->nprepared++] = sql;
+	return name;
+}
+
+PGresult *
+store_execp(struct store *s, const char *sql, int n, const char *const *v,
+    const int *len, const int *fmt, struct err *e)
+{
+	PGresult	*r;
+	const char	*name;
+	char		 buf[32];
+
+	if ((name = prepared_name(s, sql, n, buf, e)) == NULL)
+		return NULL;
+	r = PQexecPrepared(s->pg, name, n, v, len, fmt, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
 	    PQresultStatus(r) != PGRES_TUPLES_OK) {
 		pgerr(s, e, "database");
@@ -209,38 +266,61 @@ store_ca_put(struct store *s, const char *subject, const uint8_t *der,
 	return 0;
 }
 
+static const char SQL_CERT_INSERT[] =
+    "INSERT INTO certificates (serial, email, display_name, "
+    "profile, key_type, spki_sha256, not_before, not_after, der, "
+    "issued_by, request_id) VALUES ($1, $2, $3, $4, $5, $6, "
+    "to_timestamp($7), to_timestamp($8), $9, $10, $11) "
+    "ON CONFLICT (serial) DO NOTHING";
+/* the same without ON CONFLICT: a taken serial aborts the transaction */
+static const char SQL_CERT_INSERT_STRICT[] =
+    "INSERT INTO certificates (serial, email, display_name, "
+    "profile, key_type, spki_sha256, not_before, not_after, der, "
+    "issued_by, request_id) VALUES ($1, $2, $3, $4, $5, $6, "
+    "to_timestamp($7), to_timestamp($8), $9, $10, $11)";
+static const char SQL_PUBLISH[] =
+    "INSERT INTO publish_jobs (kind, ref, email) VALUES ($1, $2, $3)";
+static const char SQL_AUDIT[] = "SELECT audit_append($1, $2, $3, $4)";
+
+struct cert_params {
+	char		 nb[24], na[24], req[24];
+	const char	*v[11];
+	int		 l[11], f[11];
+};
+
+static void
+cert_params(struct cert_params *p, const struct cert_row *c)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->nb, sizeof(p->nb), "%lld", (long long)c->not_before);
+	snprintf(p->na, sizeof(p->na), "%lld", (long long)c->not_after);
+	snprintf(p->req, sizeof(p->req), "%" PRId64, c->request_id);
+	p->v[0] = c->serial;
+	p->v[1] = c->email;
+	p->v[2] = c->display_name;
+	p->v[3] = c->profile;
+	p->v[4] = c->key_type;
+	p->v[5] = (const char *)c->spki_sha256;
+	p->l[5] = 32;
+	p->f[5] = 1;
+	p->v[6] = p->nb;
+	p->v[7] = p->na;
+	p->v[8] = (const char *)c->der;
+	p->l[8] = (int)c->der_len;
+	p->f[8] = 1;
+	p->v[9] = c->issued_by;
+	p->v[10] = c->request_id ? p->req : NULL;
+}
+
 int
 store_cert_insert(struct store *s, const struct cert_row *c, struct err *e)
 {
-	char		 nb[24], na[24], req[24];
-	const char	*v[12];
-	int		 l[12] = { 0 }, f[12] = { 0 };
-	PGresult	*r;
-	int		 rc;
+	struct cert_params	 p;
+	PGresult		*r;
+	int			 rc;
 
-	snprintf(nb, sizeof(nb), "%lld", (long long)c->not_before);
-	snprintf(na, sizeof(na), "%lld", (long long)c->not_after);
-	snprintf(req, sizeof(req), "%" PRId64, c->request_id);
-	v[0] = c->serial;
-	v[1] = c->email;
-	v[2] = c->display_name;
-	v[3] = c->profile;
-	v[4] = c->key_type;
-	v[5] = (const char *)c->spki_sha256;
-	l[5] = 32;
-	f[5] = 1;
-	v[6] = nb;
-	v[7] = na;
-	v[8] = (const char *)c->der;
-	l[8] = (int)c->der_len;
-	f[8] = 1;
-	v[9] = c->issued_by;
-	v[10] = c->request_id ? req : NULL;
-	r = q(s, "INSERT INTO certificates (serial, email, display_name, "
-	    "profile, key_type, spki_sha256, not_before, not_after, der, "
-	    "issued_by, request_id) VALUES ($1, $2, $3, $4, $5, $6, "
-	    "to_timestamp($7), to_timestamp($8), $9, $10, $11) "
-	    "ON CONFLICT (serial) DO NOTHING", 11, v, l, f, e);
+	cert_params(&p, c);
+	r = store_execp(s, SQL_CERT_INSERT, 11, p.v, p.l, p.f, e);
 	if (r == NULL)
 		return -1;
 	rc = strcmp(PQcmdTuples(r), "1") == 0 ? 0 : 1;
@@ -358,8 +438,7 @@ store_publish_enqueue(struct store *s, const char *kind, const char *ref,
 	const char	*v[3] = { kind, ref != NULL ? ref : "", email };
 	PGresult	*r;
 
-	r = q(s, "INSERT INTO publish_jobs (kind, ref, email) "
-	    "VALUES ($1, $2, $3)", 3, v, NULL, NULL, e);
+	r = store_execp(s, SQL_PUBLISH, 3, v, NULL, NULL, e);
 	if (r == NULL)
 		return -1;
 	PQclear(r);
@@ -374,7 +453,7 @@ store_audit_append(struct store *s, const char *actor, const char *action,
 	    detail != NULL ? detail : "" };
 	PGresult	*r;
 
-	r = q(s, "SELECT audit_append($1, $2, $3, $4)", 4, v, NULL, NULL, e);
+	r = store_execp(s, SQL_AUDIT, 4, v, NULL, NULL, e);
 	if (r == NULL)
 		return -1;
 	PQclear(r);
@@ -435,4 +514,576 @@ store_audit_each(struct store *s, store_audit_fn fn, void *arg,
 out:
 	store_rollback(s);
 	return rc < 0 ? -1 : rc;
+}
+
+/* ---- array parameters ------------------------------------------------ */
+
+void
+store_arr_init(struct store_arr *a)
+{
+	memset(a, 0, sizeof(*a));
+}
+
+void
+store_arr_free(struct store_arr *a)
+{
+	if (a == NULL)
+		return;
+	free(a->buf);
+	memset(a, 0, sizeof(*a));
+}
+
+void
+store_arr_reset(struct store_arr *a)
+{
+	a->len = 0;
+	a->n = 0;
+	a->oom = 0;
+}
+
+static int
+arr_room(struct store_arr *a, size_t more)
+{
+	size_t	 cap;
+	char	*b;
+
+	if (a->oom)
+		return -1;
+	/* room for more, a separator, the closing brace and the NUL */
+	if (a->len + more + 4 <= a->cap)
+		return 0;
+	cap = a->cap ? a->cap : 256;
+	while (cap < a->len + more + 4)
+		cap *= 2;
+	if ((b = realloc(a->buf, cap)) == NULL) {
+		a->oom = 1;
+		return -1;
+	}
+	a->buf = b;
+	a->cap = cap;
+	return 0;
+}
+
+/* Opens the next element: "{" before the first, "," before the others. */
+static void
+arr_sep(struct store_arr *a)
+{
+	a->buf[a->len++] = a->n++ == 0 ? '{' : ',';
+}
+
+void
+store_arr_text(struct store_arr *a, const char *v)
+{
+	size_t	n, i;
+
+	if (v == NULL) {
+		if (arr_room(a, 4) == 0) {
+			arr_sep(a);
+			memcpy(a->buf + a->len, "NULL", 4);
+			a->len += 4;
+		}
+		return;
+	}
+	/* quoted, with " and \ escaped by a backslash: every element is
+	 * taken as it is (PostgreSQL arrays, 8.15.6) */
+	n = strlen(v);
+	if (arr_room(a, 2 * n + 2) != 0)
+		return;
+	arr_sep(a);
+	a->buf[a->len++] = '"';
+	for (i = 0; i < n; i++) {
+		if (v[i] == '"' || v[i] == '\\')
+			a->buf[a->len++] = '\\';
+		a->buf[a->len++] = v[i];
+	}
+	a->buf[a->len++] = '"';
+}
+
+void
+store_arr_bytea(struct store_arr *a, const uint8_t *b, size_t n)
+{
+	static const char	hex[] = "0123456789abcdef";
+	size_t			i;
+
+	/* bytea's hex form \x..., its backslash escaped for the array */
+	if (arr_room(a, 2 * n + 5) != 0)
+		return;
+	arr_sep(a);
+	memcpy(a->buf + a->len, "\"\\\\x", 4);
+	a->len += 4;
+	for (i = 0; i < n; i++) {
+		a->buf[a->len++] = hex[b[i] >> 4];
+		a->buf[a->len++] = hex[b[i] & 15];
+	}
+	a->buf[a->len++] = '"';
+}
+
+void
+store_arr_int(struct store_arr *a, int64_t v)
+{
+	char	num[24];
+	int	n;
+
+	n = snprintf(num, sizeof(num), "%" PRId64, v);
+	if (arr_room(a, (size_t)n) != 0)
+		return;
+	arr_sep(a);
+	memcpy(a->buf + a->len, num, (size_t)n);
+	a->len += (size_t)n;
+}
+
+const char *
+store_arr_str(struct store_arr *a)
+{
+	if (arr_room(a, 0) != 0)
+		return NULL;
+	if (a->n == 0) {
+		memcpy(a->buf, "{}", 3);
+		return a->buf;
+	}
+	a->buf[a->len] = '}';
+	a->buf[a->len + 1] = '\0';
+	return a->buf;
+}
+
+/* The text of each array, NULL when one ran out of memory. */
+static int
+arr_values(struct store_arr *a, size_t n, const char **v, struct err *e)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if ((v[i] = store_arr_str(&a[i])) == NULL)
+			return err_set(e, "out of memory");
+	return 0;
+}
+
+static void
+arrs_free(struct store_arr *a, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		store_arr_free(&a[i]);
+}
+
+/* ---- many rows at once ----------------------------------------------- */
+
+static const char SQL_CERT_INSERT_MANY[] =
+    "INSERT INTO certificates (serial, email, display_name, profile, "
+    "key_type, spki_sha256, not_before, not_after, der, issued_by, "
+    "request_id) SELECT s, m, d, p, k, h, to_timestamp(nb), "
+    "to_timestamp(na), x, b, r FROM unnest($1::text[], $2::text[], "
+    "$3::text[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], "
+    "$8::bigint[], $9::bytea[], $10::text[], $11::bigint[]) "
+    "AS u(s, m, d, p, k, h, nb, na, x, b, r) "
+    "ON CONFLICT (serial) DO NOTHING RETURNING serial";
+
+int
+store_cert_insert_many(struct store *s, const struct cert_row *rows,
+    size_t n, int *taken, struct err *e)
+{
+	struct store_arr	 a[11];
+	const char		*v[11];
+	PGresult		*r = NULL;
+	size_t			 i, j;
+	int			 k, rc = -1;
+
+	for (k = 0; k < 11; k++)
+		store_arr_init(&a[k]);
+	for (i = 0; i < n; i++) {
+		store_arr_text(&a[0], rows[i].serial);
+		store_arr_text(&a[1], rows[i].email);
+		store_arr_text(&a[2], rows[i].display_name);
+		store_arr_text(&a[3], rows[i].profile);
+		store_arr_text(&a[4], rows[i].key_type);
+		store_arr_bytea(&a[5], rows[i].spki_sha256, 32);
+		store_arr_int(&a[6], rows[i].not_before);
+		store_arr_int(&a[7], rows[i].not_after);
+		store_arr_bytea(&a[8], rows[i].der, rows[i].der_len);
+		store_arr_text(&a[9], rows[i].issued_by);
+		if (rows[i].request_id != 0)
+			store_arr_int(&a[10], rows[i].request_id);
+		else
+			store_arr_text(&a[10], NULL);
+		taken[i] = 1;
+	}
+	if (arr_values(a, 11, v, e) != 0)
+		goto out;
+	if ((r = store_execp(s, SQL_CERT_INSERT_MANY, 11, v, NULL, NULL,
+	    e)) == NULL)
+		goto out;
+	/* a serial not returned was taken already (RFC 5280 4.1.2.2: unique
+	 * per CA), by an older certificate or by an earlier row here */
+	for (k = 0; k < PQntuples(r); k++)
+		for (j = 0; j < n; j++)
+			if (taken[j] && !strcmp(rows[j].serial,
+			    PQgetvalue(r, k, 0))) {
+				taken[j] = 0;
+				break;
+			}
+	rc = 0;
+out:
+	PQclear(r);
+	arrs_free(a, 11);
+	return rc;
+}
+
+static const char SQL_PUBLISH_MANY[] =
+    "INSERT INTO publish_jobs (kind, ref, email) SELECT $1, r, m "
+    "FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(r, m, i) "
+    "ORDER BY i";
+
+int
+store_publish_enqueue_many(struct store *s, const char *kind,
+    const char *const *refs, const char *const *emails, size_t n,
+    struct err *e)
+{
+	struct store_arr	 a[2];
+	const char		*v[3];
+	PGresult		*r;
+	size_t			 i;
+	int			 rc = -1;
+
+	if (n == 0)
+		return 0;
+	store_arr_init(&a[0]);
+	store_arr_init(&a[1]);
+	for (i = 0; i < n; i++) {
+		store_arr_text(&a[0], refs[i] != NULL ? refs[i] : "");
+		store_arr_text(&a[1], emails[i]);
+	}
+	v[0] = kind;
+	if (arr_values(a, 2, v + 1, e) != 0)
+		goto out;
+	if ((r = store_execp(s, SQL_PUBLISH_MANY, 3, v, NULL, NULL, e)) ==
+	    NULL)
+		goto out;
+	PQclear(r);
+	rc = 0;
+out:
+	arrs_free(a, 2);
+	return rc;
+}
+
+/* ---- audit records, many per call ------------------------------------- */
+
+void
+store_audit_buf_init(struct store_audit_buf *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+void
+store_audit_buf_reset(struct store_audit_buf *b)
+{
+	size_t	i;
+
+	for (i = 0; i < b->n; i++) {
+		free((char *)b->r[i].actor);
+		free((char *)b->r[i].action);
+		free((char *)b->r[i].subject);
+		free((char *)b->r[i].detail);
+	}
+	b->n = 0;
+	b->oom = 0;
+}
+
+void
+store_audit_buf_free(struct store_audit_buf *b)
+{
+	if (b == NULL)
+		return;
+	store_audit_buf_reset(b);
+	free(b->r);
+	memset(b, 0, sizeof(*b));
+}
+
+void
+store_audit_buf_add(struct store_audit_buf *b, const char *actor,
+    const char *action, const char *subject, const char *detail)
+{
+	struct audit_rec	*r;
+	size_t			 cap;
+
+	if (b->oom)
+		return;
+	if (b->n == b->cap) {
+		cap = b->cap ? 2 * b->cap : 64;
+		if ((r = realloc(b->r, cap * sizeof(*r))) == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->r = r;
+		b->cap = cap;
+	}
+	r = &b->r[b->n];
+	memset(r, 0, sizeof(*r));
+	r->actor = strdup(actor);
+	r->action = strdup(action);
+	r->subject = strdup(subject != NULL ? subject : "");
+	r->detail = strdup(detail != NULL ? detail : "");
+	b->n++;
+	if (r->actor == NULL || r->action == NULL || r->subject == NULL ||
+	    r->detail == NULL)
+		b->oom = 1;
+}
+
+/* sql/005_audit_batch.sql */
+static const char SQL_AUDIT_HEAD[] = "SELECT seq, hash, now_us FROM audit_head()";
+
+int
+store_audit_head(struct store *s, int64_t *seq, uint8_t hash[32],
+    int64_t *now_us, struct err *e)
+{
+	PGresult	*r;
+	unsigned char	*h;
+	size_t		 hl;
+	int		 rc = -1;
+
+	if ((r = store_execp(s, SQL_AUDIT_HEAD, 0, NULL, NULL, NULL, e)) ==
+	    NULL)
+		return -1;
+	if (PQntuples(r) != 1) {
+		err_set(e, "database: no audit chain head");
+		goto out;
+	}
+	*seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	*now_us = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+	h = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 1), &hl);
+	if (h == NULL || hl != 32) {
+		PQfreemem(h);
+		err_set(e, "database: the audit chain head has no hash");
+		goto out;
+	}
+	memcpy(hash, h, 32);
+	PQfreemem(h);
+	rc = 0;
+out:
+	PQclear(r);
+	return rc;
+}
+
+static const char SQL_AUDIT_INSERT_MANY[] =
+    "INSERT INTO audit_log (seq, at_us, actor, action, subject, detail, "
+    "prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::bigint[], "
+    "$3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], "
+    "$8::bytea[])";
+
+int
+store_audit_insert_many(struct store *s, const struct audit_rec *recs,
+    size_t n, struct err *e)
+{
+	struct store_arr	 a[8];
+	const char		*v[8];
+	PGresult		*r;
+	size_t			 i;
+	int			 rc = -1;
+
+	if (n == 0)
+		return 0;
+	for (i = 0; i < 8; i++)
+		store_arr_init(&a[i]);
+	for (i = 0; i < n; i++) {
+		store_arr_int(&a[0], recs[i].seq);
+		store_arr_int(&a[1], recs[i].at_us);
+		store_arr_text(&a[2], recs[i].actor);
+		store_arr_text(&a[3], recs[i].action);
+		store_arr_text(&a[4], recs[i].subject);
+		store_arr_text(&a[5], recs[i].detail);
+		store_arr_bytea(&a[6], recs[i].prev_hash, 32);
+		store_arr_bytea(&a[7], recs[i].hash, 32);
+	}
+	if (arr_values(a, 8, v, e) != 0)
+		goto out;
+	if ((r = store_execp(s, SQL_AUDIT_INSERT_MANY, 8, v, NULL, NULL,
+	    e)) == NULL)
+		goto out;
+	if (strtoul(PQcmdTuples(r), NULL, 10) != n) {
+		PQclear(r);
+		err_set(e, "database: audit records not all stored");
+		goto out;
+	}
+	PQclear(r);
+	rc = 0;
+out:
+	arrs_free(a, 8);
+	return rc;
+}
+
+/* ---- one issuance, one round trip ------------------------------------ */
+
+static const char SQL_BEGIN[] = "BEGIN";
+static const char SQL_COMMIT[] = "COMMIT";
+
+/* Leaves pipeline mode after a failure: ends the pipeline, drops every
+ * result and rolls the transaction back. */
+static void
+pipeline_abandon(struct store *s)
+{
+	PGresult	*r;
+	int		 nulls = 0;
+
+	if (PQpipelineStatus(s->pg) != PQ_PIPELINE_OFF) {
+		if (PQpipelineSync(s->pg) == 1) {
+			/* results up to the sync; a run of NULLs means the
+			 * connection is gone */
+			while (nulls < 16) {
+				if ((r = PQgetResult(s->pg)) == NULL) {
+					nulls++;
+					continue;
+				}
+				nulls = 0;
+				if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+					PQclear(r);
+					break;
+				}
+				PQclear(r);
+			}
+		}
+		PQexitPipelineMode(s->pg);
+	}
+	if (PQstatus(s->pg) == CONNECTION_OK)
+		PQclear(PQexec(s->pg, "ROLLBACK"));
+	s->issuing = 0;
+}
+
+static int
+send_prepared(struct store *s, const char *sql, int n, const char *const *v,
+    const int *len, const int *fmt, struct err *e)
+{
+	const char	*name;
+	char		 buf[32];
+
+	/* prepared before the pipeline starts: see store_issue_start */
+	if ((name = prepared_name(s, sql, n, buf, e)) == NULL)
+		return -1;
+	if (PQsendQueryPrepared(s->pg, name, n, v, len, fmt, 0) != 1)
+		return pgerr(s, e, "database");
+	return 0;
+}
+
+int
+store_issue_start(struct store *s, const char *actor, const char *action,
+    const char *subject, const char *detail, const char *kind,
+    const char *ref, const char *email, struct err *e)
+{
+	char		 buf[32];
+	const char	*av[4] = { actor, action, subject != NULL ? subject : "",
+	    detail != NULL ? detail : "" };
+	const char	*pv[3] = { kind, ref != NULL ? ref : "", email };
+
+	if (s->issuing)
+		return err_set(e, "an issuance is under way on this "
+		    "connection");
+	/* statements are prepared outside the pipeline, once */
+	if (prepared_name(s, SQL_AUDIT, 4, buf, e) == NULL ||
+	    prepared_name(s, SQL_PUBLISH, 3, buf, e) == NULL ||
+	    prepared_name(s, SQL_CERT_INSERT_STRICT, 11, buf, e) == NULL)
+		return -1;
+	if (PQenterPipelineMode(s->pg) != 1)
+		return pgerr(s, e, "database");
+	s->issuing = 1;
+	if (PQsendQueryParams(s->pg, SQL_BEGIN, 0, NULL, NULL, NULL, NULL,
+	    0) != 1) {
+		pgerr(s, e, "database");
+		goto fail;
+	}
+	if (send_prepared(s, SQL_AUDIT, 4, av, NULL, NULL, e) != 0 ||
+	    send_prepared(s, SQL_PUBLISH, 3, pv, NULL, NULL, e) != 0)
+		goto fail;
+	/* the server works through these while the caller signs */
+	if (PQflush(s->pg) != 0) {
+		pgerr(s, e, "database");
+		goto fail;
+	}
+	return 0;
+fail:
+	pipeline_abandon(s);
+	return -1;
+}
+
+void
+store_issue_abort(struct store *s)
+{
+	if (s->issuing)
+		pipeline_abandon(s);
+}
+
+int
+store_issue_finish(struct store *s, const struct cert_row *c, struct err *e)
+{
+	/* BEGIN, audit, publish, row, COMMIT */
+	static const char *const what[5] = { "BEGIN", "the audit record",
+	    "the publish job", "the certificate row", "COMMIT" };
+	struct cert_params	 p;
+	PGresult		*r;
+	const char		*state, *cons;
+	int			 i, rc = 0, failed = -1, taken = 0;
+
+	if (!s->issuing)
+		return err_set(e, "no issuance under way");
+	cert_params(&p, c);
+	if (send_prepared(s, SQL_CERT_INSERT_STRICT, 11, p.v, p.l, p.f,
+	    e) != 0) {
+		pipeline_abandon(s);
+		return -1;
+	}
+	if (PQsendQueryParams(s->pg, SQL_COMMIT, 0, NULL, NULL, NULL, NULL,
+	    0) != 1 || PQpipelineSync(s->pg) != 1) {
+		pgerr(s, e, "database");
+		pipeline_abandon(s);
+		return -1;
+	}
+	for (i = 0; i < 5; i++) {
+		while ((r = PQgetResult(s->pg)) != NULL) {
+			switch (PQresultStatus(r)) {
+			case PGRES_COMMAND_OK:
+			case PGRES_TUPLES_OK:
+				if (i == 4 && strcmp(PQcmdStatus(r),
+				    "COMMIT") != 0 && failed < 0) {
+					failed = i;
+					err_set(e, "database: the transaction "
+					    "did not commit");
+				}
+				break;
+			case PGRES_PIPELINE_ABORTED:
+				break;
+			default:
+				if (failed >= 0)
+					break;
+				failed = i;
+				state = PQresultErrorField(r,
+				    PG_DIAG_SQLSTATE);
+				cons = PQresultErrorField(r,
+				    PG_DIAG_CONSTRAINT_NAME);
+				/* 23505 unique_violation */
+				taken = i == 3 && state != NULL &&
+				    !strcmp(state, "23505") && cons != NULL &&
+				    !strcmp(cons, "certificates_pkey");
+				err_set(e, "database: %s: %.*s", what[i],
+				    (int)strcspn(PQresultErrorMessage(r),
+				    "\n"), PQresultErrorMessage(r));
+				break;
+			}
+			PQclear(r);
+		}
+	}
+	r = PQgetResult(s->pg);
+	if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+		if (failed < 0)
+			pgerr(s, e, "database");
+		failed = 5;
+		taken = 0;
+	}
+	PQclear(r);
+	if (failed < 0) {
+		/* committed; nothing is left in the pipeline to keep it */
+		PQexitPipelineMode(s->pg);
+		s->issuing = 0;
+		return 0;
+	}
+	rc = taken ? 1 : -1;
+	pipeline_abandon(s);
+	return rc;
 }

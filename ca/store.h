@@ -15,6 +15,13 @@
 
 struct store;
 
+/* A PostgreSQL array literal being built (store_arr_*, below). */
+struct store_arr {
+	char	*buf;
+	size_t	 len, cap, n;
+	int	 oom;
+};
+
 struct store	*store_open(const char *conninfo, struct err *e);
 void		 store_close(struct store *);
 PGconn		*store_pg(struct store *);
@@ -66,12 +73,62 @@ int	store_cert_get(struct store *, const char *serial, store_cert_fn fn,
 int	store_cert_count(struct store *, int64_t *n, struct err *e);
 
 /*
+ * Inserts n rows in one statement (caller's transaction). taken[i] is set
+ * to 1 for a row not inserted because its serial is taken; every other
+ * row is in.
+ */
+int	store_cert_insert_many(struct store *, const struct cert_row *rows,
+	    size_t n, int *taken, struct err *e);
+
+/*
+ * One issuance's whole transaction in one round trip (libpq pipeline
+ * mode), for a caller that holds no transaction: store_issue_start sends
+ * BEGIN, the audit record and the publish job and returns without
+ * waiting, so the caller signs while the server works; store_issue_finish
+ * sends the certificate row and COMMIT and waits for all the answers.
+ * finish returns 0 when committed, 1 when the serial was taken, -1 on an
+ * error; on 1 and -1 nothing is stored. store_issue_abort ends a started
+ * issuance, storing nothing. Between start and finish the connection
+ * takes no other statement.
+ */
+int	store_issue_start(struct store *, const char *actor,
+	    const char *action, const char *subject, const char *detail,
+	    const char *kind, const char *ref, const char *email,
+	    struct err *e);
+int	store_issue_finish(struct store *, const struct cert_row *,
+	    struct err *e);
+void	store_issue_abort(struct store *);
+
+/*
  * Queues a publish job inside the caller's transaction (sql/003_publish.sql).
  * kind: "cert.issue", "cert.revoke", "cert.expire", "crl" or "ca";
  * ref: the serial (cert.*) or CRL number; email: the mailbox, or NULL.
  */
 int	store_publish_enqueue(struct store *, const char *kind, const char *ref,
 	    const char *email, struct err *e);
+/* n jobs of one kind in one statement, in order. */
+int	store_publish_enqueue_many(struct store *, const char *kind,
+	    const char *const *refs, const char *const *emails, size_t n,
+	    struct err *e);
+
+/*
+ * For the store's own files: a statement prepared on first use on this
+ * connection (keyed by the address of sql, a string constant) and run
+ * with parameters; NULL and *e set on failure.
+ */
+PGresult *store_execp(struct store *, const char *sql, int n,
+	    const char *const *v, const int *len, const int *fmt,
+	    struct err *e);
+
+/* PostgreSQL array literals (text form) for array parameters. */
+void	store_arr_init(struct store_arr *);
+void	store_arr_text(struct store_arr *, const char *v);	/* NULL ok */
+void	store_arr_bytea(struct store_arr *, const uint8_t *b, size_t n);
+void	store_arr_int(struct store_arr *, int64_t v);
+/* "{...}"; NULL when memory ran out while building */
+const char *store_arr_str(struct store_arr *);
+void	store_arr_reset(struct store_arr *);
+void	store_arr_free(struct store_arr *);
 
 struct audit_rec {
 	int64_t		 seq;
@@ -88,6 +145,29 @@ struct audit_rec {
  * serialises writers and computes the hash (sql/009_audit_append.sql). */
 int	store_audit_append(struct store *, const char *actor, const char *action,
 	    const char *subject, const char *detail, struct err *e);
+/* Audit records gathered in order, to be appended together
+ * (audit_append_buf). The strings are copied. */
+struct store_audit_buf {
+	struct audit_rec	*r;
+	size_t			 n, cap;
+	int			 oom;
+};
+void	store_audit_buf_init(struct store_audit_buf *);
+void	store_audit_buf_add(struct store_audit_buf *, const char *actor,
+	    const char *action, const char *subject, const char *detail);
+void	store_audit_buf_reset(struct store_audit_buf *);	/* empties */
+void	store_audit_buf_free(struct store_audit_buf *);
+/*
+ * The chain's head under the chain lock, held to the end of the caller's
+ * transaction (sql/005_audit_batch.sql): the last record's seq and hash
+ * (0 and zeros for an empty chain), and the database's clock in
+ * microseconds since the epoch.
+ */
+int	store_audit_head(struct store *, int64_t *seq, uint8_t hash[32],
+	    int64_t *now_us, struct err *e);
+/* Inserts whole records (seq, hashes and all) in one statement. */
+int	store_audit_insert_many(struct store *, const struct audit_rec *recs,
+	    size_t n, struct err *e);
 typedef int (*store_audit_fn)(void *arg, const struct audit_rec *r);
 /* Every record in chain order; stops early when fn returns non-zero. */
 int	store_audit_each(struct store *, store_audit_fn fn, void *arg,

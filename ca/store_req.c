@@ -221,6 +221,14 @@ join_groups(const char *const *g, size_t n)
 	return s;
 }
 
+static const char SQL_REQ_INSERT[] =
+    "INSERT INTO requests (batch_id, source, via_ra, "
+    "requester, requester_mail, authenticated, account_disabled, "
+    "on_behalf, groups, email, display_name, profile, days, csr, "
+    "key_escrow, key_pickup) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+    "string_to_array($9, E'\\x1f'), $10, $11, $12, $13, $14, $15, "
+    "$16) RETURNING id";
+
 int
 store_req_insert(struct store *s, const struct req_row *r, int64_t *id,
     struct err *e)
@@ -262,12 +270,7 @@ store_req_insert(struct store *s, const struct req_row *r, int64_t *id,
 	v[15] = (const char *)r->key_pickup;
 	l[15] = (int)r->key_pickup_len;
 	f[15] = 1;
-	res = rq(s, "INSERT INTO requests (batch_id, source, via_ra, "
-	    "requester, requester_mail, authenticated, account_disabled, "
-	    "on_behalf, groups, email, display_name, profile, days, csr, "
-	    "key_escrow, key_pickup) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-	    "string_to_array($9, E'\\x1f'), $10, $11, $12, $13, $14, $15, "
-	    "$16) RETURNING id", 16, v, l, f, e);
+	res = store_execp(s, SQL_REQ_INSERT, 16, v, l, f, e);
 	free(groups);
 	if (res == NULL)
 		return -1;
@@ -284,6 +287,20 @@ store_req_insert(struct store *s, const struct req_row *r, int64_t *id,
 	return 0;
 }
 
+/* The inner query skips rows another transaction holds (an officer
+ * mid-update); the outer one waits for a batch's other members, so a pair
+ * is never split. A failed request backs off 5 s per attempt. */
+static const char SQL_CLAIM[] =
+    "WITH w AS (SELECT id, coalesce(batch_id, id) AS g "
+    "FROM requests WHERE state IN ('submitted', 'approved') AND "
+    "(attempts = 0 OR updated_at < now() - "
+    "make_interval(secs => 5 * attempts)) "
+    "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) "
+    "SELECT " REQ_COLS " FROM requests WHERE id = ANY (ARRAY ("
+    "SELECT id FROM w UNION SELECT b.id FROM requests b "
+    "WHERE b.batch_id IN (SELECT g FROM w))) "
+    "ORDER BY coalesce(batch_id, id), id FOR UPDATE";
+
 int
 store_req_claim(struct store *s, unsigned limit, struct store_req_set *out,
     struct err *e)
@@ -294,19 +311,7 @@ store_req_claim(struct store *s, unsigned limit, struct store_req_set *out,
 
 	memset(out, 0, sizeof(*out));
 	snprintf(lim, sizeof(lim), "%u", limit);
-	/* The inner query skips rows another transaction holds (an officer
-	 * mid-update); the outer one waits for a batch's other members, so
-	 * a pair is never split. A failed request backs off 5 s per attempt. */
-	r = rq(s, "WITH w AS (SELECT id, coalesce(batch_id, id) AS g "
-	    "FROM requests WHERE state IN ('submitted', 'approved') AND "
-	    "(attempts = 0 OR updated_at < now() - "
-	    "make_interval(secs => 5 * attempts)) "
-	    "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) "
-	    "SELECT " REQ_COLS " FROM requests WHERE id = ANY (ARRAY ("
-	    "SELECT id FROM w UNION SELECT b.id FROM requests b "
-	    "WHERE b.batch_id IN (SELECT g FROM w))) "
-	    "ORDER BY coalesce(batch_id, id), id FOR UPDATE", 1, v, NULL,
-	    NULL, e);
+	r = store_execp(s, SQL_CLAIM, 1, v, NULL, NULL, e);
 	if (r == NULL)
 		return -1;
 	return fill_set(r, out, e);
@@ -418,6 +423,136 @@ store_req_decide(struct store *s, int64_t id, const char *state,
 	}
 	PQclear(r);
 	return 0;
+}
+
+static const char SQL_FACTS_MANY[] =
+    "SELECT lower(u.email), (SELECT count(*) FROM certificates c WHERE "
+    "lower(c.email) = lower(u.email) AND c.profile = u.profile AND "
+    "c.revoked_at IS NULL AND c.not_after > now()), EXISTS (SELECT 1 "
+    "FROM certificates c WHERE c.spki_sha256 = u.spki) "
+    "FROM unnest($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY "
+    "AS u(email, profile, spki, i) ORDER BY u.i";
+
+int
+store_req_cert_facts_many(struct store *s, size_t n,
+    const char *const *email, const char *const *profile,
+    const uint8_t (*spki)[32], struct store_req_facts *out, struct err *e)
+{
+	struct store_arr	 a[3];
+	const char		*v[3];
+	PGresult		*r = NULL;
+	size_t			 i;
+	int			 k, rc = -1;
+
+	memset(out, 0, n * sizeof(*out));
+	if (n == 0)
+		return 0;
+	for (k = 0; k < 3; k++)
+		store_arr_init(&a[k]);
+	for (i = 0; i < n; i++) {
+		store_arr_text(&a[0], email[i]);
+		store_arr_text(&a[1], profile[i]);
+		store_arr_bytea(&a[2], spki[i], 32);
+	}
+	for (k = 0; k < 3; k++)
+		if ((v[k] = store_arr_str(&a[k])) == NULL) {
+			err_set(e, "out of memory");
+			goto out;
+		}
+	if ((r = store_execp(s, SQL_FACTS_MANY, 3, v, NULL, NULL, e)) == NULL)
+		goto out;
+	if ((size_t)PQntuples(r) != n) {
+		err_set(e, "database: %d answers for %zu requests",
+		    PQntuples(r), n);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((out[i].mailbox = strdup(PQgetvalue(r, (int)i, 0))) ==
+		    NULL) {
+			err_set(e, "out of memory");
+			goto out;
+		}
+		out[i].valid_certs = (unsigned)strtoul(PQgetvalue(r, (int)i,
+		    1), NULL, 10);
+		out[i].key_certified = flag(r, (int)i, 2);
+	}
+	rc = 0;
+out:
+	if (rc != 0)
+		store_req_facts_free(out, n);
+	PQclear(r);
+	for (k = 0; k < 3; k++)
+		store_arr_free(&a[k]);
+	return rc;
+}
+
+void
+store_req_facts_free(struct store_req_facts *f, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; f != NULL && i < n; i++) {
+		free(f[i].mailbox);
+		f[i].mailbox = NULL;
+	}
+}
+
+static const char SQL_DECIDE_MANY[] =
+    "UPDATE requests r SET state = u.state, reason = u.reason, "
+    "decided_by = coalesce(u.by, r.decided_by), "
+    "decided_at = CASE WHEN u.by IS NULL THEN r.decided_at ELSE now() END, "
+    "serial = u.serial, profile = coalesce(u.profile, r.profile), "
+    "days = coalesce(u.days, r.days), last_error = NULL, "
+    /* clock time, not the batch's start: latency is measured by it */
+    "updated_at = clock_timestamp() "
+    "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], "
+    "$5::text[], $6::text[], $7::int[]) "
+    "AS u(id, state, reason, by, serial, profile, days) WHERE r.id = u.id";
+
+int
+store_req_decide_many(struct store *s, const struct store_req_decision *d,
+    size_t n, struct err *e)
+{
+	struct store_arr	 a[7];
+	const char		*v[7];
+	PGresult		*r = NULL;
+	size_t			 i;
+	int			 k, rc = -1;
+
+	if (n == 0)
+		return 0;
+	for (k = 0; k < 7; k++)
+		store_arr_init(&a[k]);
+	for (i = 0; i < n; i++) {
+		store_arr_int(&a[0], d[i].id);
+		store_arr_text(&a[1], d[i].state);
+		store_arr_text(&a[2], d[i].reason);
+		store_arr_text(&a[3], d[i].decided_by);
+		store_arr_text(&a[4], d[i].serial);
+		store_arr_text(&a[5], d[i].profile);
+		if (d[i].days != 0)
+			store_arr_int(&a[6], d[i].days);
+		else
+			store_arr_text(&a[6], NULL);
+	}
+	for (k = 0; k < 7; k++)
+		if ((v[k] = store_arr_str(&a[k])) == NULL) {
+			err_set(e, "out of memory");
+			goto out;
+		}
+	if ((r = store_execp(s, SQL_DECIDE_MANY, 7, v, NULL, NULL, e)) == NULL)
+		goto out;
+	if (strtoul(PQcmdTuples(r), NULL, 10) != n) {
+		err_set(e, "%s of %zu requests changed: some vanished",
+		    PQcmdTuples(r), n);
+		goto out;
+	}
+	rc = 0;
+out:
+	PQclear(r);
+	for (k = 0; k < 7; k++)
+		store_arr_free(&a[k]);
+	return rc;
 }
 
 int

@@ -94,6 +94,22 @@ int	store_req_cert_facts(struct store *, const char *email,
 	    unsigned *valid_certs, int *key_certified, struct err *e);
 
 /*
+ * The same for n requests in one query. out[i].mailbox is email[i] folded
+ * by the database as the count folds it (lower()), so that a caller can
+ * tell which requests share a mailbox; free with store_req_facts_free.
+ */
+struct store_req_facts {
+	unsigned	 valid_certs;
+	int		 key_certified;
+	char		*mailbox;
+};
+int	store_req_cert_facts_many(struct store *, size_t n,
+	    const char *const *email, const char *const *profile,
+	    const uint8_t (*spki_sha256)[32], struct store_req_facts *out,
+	    struct err *e);
+void	store_req_facts_free(struct store_req_facts *, size_t n);
+
+/*
  * Records a decision of ca-serve (caller's transaction): state issued
  * (serial set), pending or denied, with reason and decided_by; profile
  * and days are the decided shape (NULL / 0: unchanged). decided_by NULL
@@ -102,6 +118,19 @@ int	store_req_cert_facts(struct store *, const char *email,
 int	store_req_decide(struct store *, int64_t id, const char *state,
 	    const char *reason, const char *decided_by, const char *serial,
 	    const char *profile, unsigned days, struct err *e);
+
+/* store_req_decide for n requests in one statement. */
+struct store_req_decision {
+	int64_t		 id;
+	const char	*state;
+	const char	*reason;
+	const char	*decided_by;	/* NULL: keep the officer's */
+	const char	*serial;	/* NULL unless issued */
+	const char	*profile;	/* NULL: unchanged */
+	unsigned	 days;		/* 0: unchanged */
+};
+int	store_req_decide_many(struct store *,
+	    const struct store_req_decision *d, size_t n, struct err *e);
 
 /*
  * Notes a failed attempt: attempts + 1 and last_error. Returns the new

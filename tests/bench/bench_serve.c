@@ -2,19 +2,24 @@
  * bench_serve: the load generator for tests/bench/bench_serve.sh and the
  * crash test in tests/integration/serve.bats.
  *
- *   bench_serve submit HOME COUNT [RATE]
+ *   bench_serve submit HOME COUNT [RATE [CONNECTIONS [GROUP]]]
  *	Makes COUNT fresh P-256 keys and CSRs with GnuTLS, then submits
  *	them through the registration authority (ra_submit_tx) as the
  *	enrolment site would: authenticated directory users via the RA,
  *	each for their own mailbox (user<N>-<pid>@<first allowed domain>).
  *	Without RATE, 500 requests per transaction (a backlog); with RATE,
- *	one request per transaction at RATE per second (a steady load).
+ *	a steady load of RATE per second in all, from CONNECTIONS threads
+ *	with a connection each (default 4): request i is due at i / RATE s,
+ *	one request per transaction as the enrolment site submits -- or,
+ *	with GROUP 1, each transaction takes every request due when it
+ *	starts.
  *	Prints the seconds the submission took.
  *   bench_serve sign HOME COUNT
  *	Loads the instance's CA and signs COUNT certificates in memory
  *	(cert_issue only, no database); prints certificates per second.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,54 +83,164 @@ open_store(const struct config *cfg, struct err *e)
 	return st;
 }
 
+/* What every submitting thread shares. */
+struct load {
+	const struct config	*cfg;
+	gnutls_datum_t		*csr;
+	long			 count;
+	double			 rate;		/* requests per second, all threads */
+	int			 conns;
+	int			 group;		/* several due requests per transaction */
+	double			 t0;
+	char			 domain[128];
+};
+
+struct lane {
+	struct load	*l;
+	int		 k;		/* this thread takes requests k, k + conns, ... */
+	int		 rc;
+	pthread_t	 th;
+};
+
+static void
+fill_request(struct ra_request *r, const struct load *l, long i, char *uid,
+    size_t uidlen, char *email, size_t emaillen)
+{
+	snprintf(uid, uidlen, "user%ld-%d", i, (int)getpid());
+	snprintf(email, emaillen, "%s@%s", uid, l->domain);
+	memset(r, 0, sizeof(*r));
+	r->source = "csr";
+	r->via_ra = 1;
+	r->authenticated = 1;
+	r->requester = uid;
+	r->requester_mail = email;
+	r->email = email;
+	r->profile = "signing";
+	r->csr = l->csr[i].data;
+	r->csr_len = l->csr[i].size;
+}
+
+/*
+ * A steady load: request i is due at t0 + i / rate, submitted in a
+ * transaction of its own (ra_submit) -- or, with group, together with
+ * every other request due when the transaction starts. Every auditing
+ * transaction waits for the audit chain's lock until the previous one has
+ * committed (sql/009_audit_append.sql), so one-request transactions go no
+ * faster than commits (fsyncs) follow each other, whatever the number of
+ * connections; a grouped transaction holds that lock from its first
+ * request to its commit, and ca-serve waits for it.
+ */
+static void *
+lane_main(void *arg)
+{
+	struct lane		*ln = arg;
+	struct load		*l = ln->l;
+	struct store		*st;
+	struct ra_request	 r;
+	struct err		 e;
+	char			 email[128], uid[64];
+	double			 t;
+	int64_t			 id;
+	long			 i = ln->k;
+
+	ln->rc = 1;
+	if ((st = open_store(l->cfg, &e)) == NULL) {
+		fprintf(stderr, "bench_serve: %s\n", e.msg);
+		return NULL;
+	}
+	while (i < l->count) {
+		while ((t = now_s()) < l->t0 + (double)i / l->rate)
+			usleep(100);
+		if (store_begin(st, &e) != 0)
+			goto fail;
+		do {
+			fill_request(&r, l, i, uid, sizeof(uid), email,
+			    sizeof(email));
+			if (ra_submit_tx(st, "bench", &r, &id, &e) != 0) {
+				store_rollback(st);
+				goto fail;
+			}
+			i += l->conns;
+		} while (l->group && i < l->count &&
+		    l->t0 + (double)i / l->rate <= t);
+		if (store_commit(st, &e) != 0)
+			goto fail;
+	}
+	ln->rc = 0;
+	goto out;
+fail:
+	fprintf(stderr, "bench_serve: request %ld: %s\n", i, e.msg);
+out:
+	store_close(st);
+	return NULL;
+}
+
 static int
-submit(const struct config *cfg, long count, double rate)
+submit(const struct config *cfg, long count, double rate, int conns,
+    int group)
 {
 	struct store	*st = NULL;
 	struct ra_request r;
-	gnutls_datum_t	*csr;
+	struct load	 l;
+	struct lane	*lanes = NULL;
 	struct err	 e;
-	char		 email[128], uid[64], domain[128];
-	double		 t0, next;
+	char		 email[128], uid[64];
+	double		 t0;
 	long		 i;
 	int64_t		 id;
-	int		 rc = 1, intx = 0;
+	int		 rc = 1, intx = 0, k;
 
-	snprintf(domain, sizeof(domain), "%.*s",
+	if (conns < 1)
+		conns = 1;
+	memset(&l, 0, sizeof(l));
+	l.cfg = cfg;
+	l.count = count;
+	l.rate = rate;
+	l.conns = conns;
+	l.group = group;
+	snprintf(l.domain, sizeof(l.domain), "%.*s",
 	    (int)strcspn(cfg->allowed_domains, ", "), cfg->allowed_domains);
-	if ((csr = calloc((size_t)count, sizeof(*csr))) == NULL)
+	if ((l.csr = calloc((size_t)count, sizeof(*l.csr))) == NULL)
 		return 1;
 	for (i = 0; i < count; i++)
-		if (make_csr(&csr[i]) != 0) {
+		if (make_csr(&l.csr[i]) != 0) {
 			fprintf(stderr, "bench_serve: cannot make a CSR\n");
 			goto out;
 		}
+	if (rate > 0) {
+		if ((lanes = calloc((size_t)conns, sizeof(*lanes))) == NULL)
+			goto out;
+		l.t0 = now_s() + 0.05;
+		for (k = 0; k < conns; k++) {
+			lanes[k].l = &l;
+			lanes[k].k = k;
+			if (pthread_create(&lanes[k].th, NULL, lane_main,
+			    &lanes[k]) != 0) {
+				fprintf(stderr, "bench_serve: no thread\n");
+				conns = k;
+				break;
+			}
+		}
+		rc = 0;
+		for (k = 0; k < conns; k++) {
+			pthread_join(lanes[k].th, NULL);
+			rc |= lanes[k].rc;
+		}
+		if (rc == 0 && conns == l.conns)
+			printf("%.3f\n", now_s() - l.t0);
+		else
+			rc = 1;
+		goto out;
+	}
+	/* a backlog: 500 requests per transaction */
 	if ((st = open_store(cfg, &e)) == NULL) {
 		fprintf(stderr, "bench_serve: %s\n", e.msg);
 		goto out;
 	}
-	t0 = next = now_s();
+	t0 = now_s();
 	for (i = 0; i < count; i++) {
-		snprintf(uid, sizeof(uid), "user%ld-%d", i, (int)getpid());
-		snprintf(email, sizeof(email), "%s@%s", uid, domain);
-		memset(&r, 0, sizeof(r));
-		r.source = "csr";
-		r.via_ra = 1;
-		r.authenticated = 1;
-		r.requester = uid;
-		r.requester_mail = email;
-		r.email = email;
-		r.profile = "signing";
-		r.csr = csr[i].data;
-		r.csr_len = csr[i].size;
-		if (rate > 0) {
-			next += 1.0 / rate;
-			while (now_s() < next)
-				usleep(100);
-			if (ra_submit(st, "bench", &r, &id, &e) != 0)
-				goto fail;
-			continue;
-		}
+		fill_request(&r, &l, i, uid, sizeof(uid), email,
+		    sizeof(email));
 		if (!intx && store_begin(st, &e) != 0)
 			goto fail;
 		intx = 1;
@@ -146,8 +261,9 @@ fail:
 		store_rollback(st);
 out:
 	for (i = 0; i < count; i++)
-		gnutls_free(csr[i].data);
-	free(csr);
+		gnutls_free(l.csr[i].data);
+	free(l.csr);
+	free(lanes);
 	store_close(st);
 	return rc;
 }
@@ -208,8 +324,8 @@ main(int argc, char **argv)
 	int		 rc;
 
 	if (argc < 4 || (strcmp(argv[1], "submit") && strcmp(argv[1], "sign"))) {
-		fprintf(stderr, "usage: bench_serve submit HOME COUNT [RATE] | "
-		    "sign HOME COUNT\n");
+		fprintf(stderr, "usage: bench_serve submit HOME COUNT [RATE "
+		    "[CONNECTIONS [GROUP]]] | sign HOME COUNT\n");
 		return 2;
 	}
 	if ((count = strtol(argv[3], NULL, 10)) <= 0)
@@ -221,7 +337,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (!strcmp(argv[1], "submit"))
-		rc = submit(cfg, count, argc > 4 ? strtod(argv[4], NULL) : 0);
+		rc = submit(cfg, count, argc > 4 ? strtod(argv[4], NULL) : 0,
+		    argc > 5 ? atoi(argv[5]) : 4, argc > 6 ? atoi(argv[6]) : 0);
 	else
 		rc = sign(cfg, count);
 	config_free(cfg);

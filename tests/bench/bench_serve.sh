@@ -5,9 +5,14 @@
 #  - durable issuances/s: a backlog of N submitted requests drained by
 #    `ca-serve --once` (each answer committed: row, certificate, audit
 #    records, publish job), as a ratio of the in-memory rate
-#  - latency at a steady load of 80% of that capacity: p50/p99 from
+#  - latency at a steady load -- the target's 1,500 requests/s when the
+#    capacity reaches it, else 80% of the capacity -- submitted through
+#    the RA by 4 connections, one request per transaction (each waits
+#    for the audit chain's lock until the previous auditing transaction
+#    has committed, so the rate actually submitted is printed too): p50/p99 from
 #    requests.submitted_at to the issued transition (requests.updated_at,
-#    clock time of the transition) and to certificates.issued_at
+#    clock time of the transition, just before the commit) and to
+#    certificates.issued_at (the issuing transaction's start)
 # Never asserts a time. N: $BENCH_SERVE_N (default 20000).
 set -euo pipefail
 
@@ -45,13 +50,13 @@ echo "durable issuances: $issued of $N in $(echo "$t0 $t1" | awk '{ printf "%.2f
 	"($(echo "$rate $sign" | awk '{ printf "%.2f", $1 / $2 }') of the in-memory rate; target >= 1500/s)"
 
 # latency: a steady load just under capacity, ca-serve running
-load=$(echo "$rate" | awk '{ r = int($1 * 0.8); if (r > 1400) r = 1400; if (r < 50) r = 50; print r }')
+load=$(echo "$rate" | awk '{ r = $1 >= 1500 ? 1500 : int($1 * 0.8); if (r < 50) r = 50; print r }')
 m=$((load * 10))
 before=$(q "SELECT coalesce(max(id), 0) FROM requests")
 "$SIGNET" --home "$H" ca-serve </dev/null 2>/dev/null 3>&- &
 PID=$!
 sleep 1
-"$BENCH" submit "$H" "$m" "$load" >/dev/null
+took=$("$BENCH" submit "$H" "$m" "$load" 4)
 for i in $(seq 300); do
 	[ "$(q "SELECT count(*) FROM requests WHERE id > $before AND state <> 'issued'")" = 0 ] && break
 	sleep 0.1
@@ -61,6 +66,6 @@ q "SELECT round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch
           round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM r.updated_at - r.submitted_at))::numeric, 1),
           round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.issued_at - r.submitted_at))::numeric, 1),
           round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM c.issued_at - r.submitted_at))::numeric, 1),
-          count(*)
+          count(*), count(DISTINCT r.submitted_at)
    FROM requests r JOIN certificates c ON c.request_id = r.id WHERE r.id > $before" |
-awk -F'|' -v load="$load" '{ printf "latency at %d requests/s (%d requests): submit->issued p50 %s ms, p99 %s ms (target p99 < 50 ms); submit->certificates.issued_at p50 %s ms, p99 %s ms\n", load, $5, $1, $2, $3, $4 }'
+awk -F'|' -v load="$load" -v took="$took" -v m="$m" '{ printf "latency at %d requests/s (%d requests in %d submitting transactions, submitted in %.2f s of %.2f planned): submit->issued p50 %s ms, p99 %s ms (target p99 < 50 ms); submit->certificates.issued_at p50 %s ms, p99 %s ms\n", load, $5, $6, took, m / load, $1, $2, $3, $4 }'
