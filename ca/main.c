@@ -14,7 +14,6 @@
 #include <gnutls/gnutls.h>
 
 #include "cli.h"
-#include "migrations.h"
 #include "pgctl.h"
 
 static const struct {
@@ -98,14 +97,14 @@ cli_store(struct cli *c)
 	if (c->st == NULL)
 		return cli_fail("%s", e.msg), -1;
 	if (!c->any_schema) {
-		int have, want = migrations[migrations_count - 1].version;
+		int missing;
 
-		if (store_schema_version(c->st, &have, &e) != 0)
+		if (store_schema_missing(c->st, &missing, &e) != 0)
 			return cli_fail("%s", e.msg), -1;
-		if (have < want)
-			return cli_fail("the database schema is at version %d; "
-			    "this signet needs %d: run `signet migrate`", have,
-			    want), -1;
+		if (missing > 0)
+			return cli_fail("the database lacks %d schema "
+			    "migration%s this signet needs: run `signet migrate`",
+			    missing, missing == 1 ? "" : "s"), -1;
 	}
 	return 0;
 }

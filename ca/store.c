@@ -196,6 +196,36 @@ store_schema_version(struct store *s, int *version, struct err *e)
 }
 
 int
+store_schema_missing(struct store *s, int *missing, struct err *e)
+{
+	PGresult	*r;
+	unsigned	 i;
+	int		 j, found;
+
+	*missing = (int)migrations_count;
+	r = q(s, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0,
+	    NULL, NULL, NULL, e);
+	if (r == NULL)
+		return -1;
+	found = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	if (!found)
+		return 0;
+	r = q(s, "SELECT version FROM schema_migrations", 0, NULL, NULL, NULL,
+	    e);
+	if (r == NULL)
+		return -1;
+	for (i = 0; i < migrations_count; i++)
+		for (j = 0; j < PQntuples(r); j++)
+			if (atoi(PQgetvalue(r, j, 0)) == migrations[i].version) {
+				(*missing)--;
+				break;
+			}
+	PQclear(r);
+	return 0;
+}
+
+int
 store_migrate(struct store *s, int *applied, struct err *e)
 {
 	char		 lock[64], ver[16];

@@ -34,6 +34,9 @@ void	store_rollback(struct store *);
 int	store_migrate(struct store *, int *applied, struct err *e);
 /* The highest applied migration, 0 for an empty database. */
 int	store_schema_version(struct store *, int *version, struct err *e);
+/* How many embedded migrations the database has not applied (a lower
+ * number can arrive after a higher one has been applied). */
+int	store_schema_missing(struct store *, int *missing, struct err *e);
 
 /* The CA certificate row. */
 int	store_ca_put(struct store *, const char *subject, const uint8_t *der,
