@@ -294,12 +294,16 @@ store_pub_next_due(struct store *st, double *secs, struct err *e)
 {
 	PGresult	*r;
 
-	r = pq(st, "SELECT greatest(0, extract(epoch FROM "
-	    "min(next_at) - clock_timestamp())) FROM publish_jobs "
-	    "WHERE state = 'queued'", 0, NULL, e);
+	/* no greatest() here: it skips NULL, and an empty queue would read
+	 * as "due now" and spin the daemon */
+	r = pq(st, "SELECT extract(epoch FROM min(next_at) - "
+	    "clock_timestamp()) FROM publish_jobs WHERE state = 'queued'", 0,
+	    NULL, e);
 	if (r == NULL)
 		return -1;
 	*secs = PQgetisnull(r, 0, 0) ? -1 : strtod(PQgetvalue(r, 0, 0), NULL);
+	if (*secs < 0 && !PQgetisnull(r, 0, 0))
+		*secs = 0;
 	PQclear(r);
 	return 0;
 }

@@ -103,7 +103,14 @@ if grep -q '^  publish ' <<<"$usage"; then
 fi
 
 # ---- signet-web on loopback, nginx in front ----
-web_port=$(free_port)
+# The certificates name http://HOST:PORT/ for their CRL, OCSP and CA
+# certificate ([ca] crl_url): serve there when the port is free.
+web_port=$(sed -n 's|^crl_url = http://[^:/]*:\([0-9][0-9]*\)/.*|\1|p' "$var/signet.conf")
+if [ -z "$web_port" ] || ! port_free "$web_port"; then
+	echo "run.sh: port ${web_port:-?} named by [ca] crl_url is taken;" \
+	    "CRL and OCSP URLs in certificates will not answer" >&2
+	web_port=$(free_port)
+fi
 SIGNET_DB=$("$signet" --home "$var" db conninfo)
 export SIGNET_DB SIGNET_HOME="$var" SIGNET_LDAP_URI="$ldap_uri" \
     SIGNET_LDAP_BASE="dc=example,dc=com"
