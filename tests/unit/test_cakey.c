@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "testlib.h"
+
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
 
@@ -21,41 +23,8 @@
 
 static char	tmpdir[64];
 
-/* Runs a shell command; returns its exit status, output (with stderr) in out. */
-static int
-run(char **out, const char *fmt, ...)
-{
-	char	 cmd[4096], buf[4096];
-	size_t	 len = 0, n;
-	char	*s = NULL, *ns;
-	FILE	*p;
-	va_list	 ap;
-	int	 st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
-	assert_non_null(p = popen(cmd, "r"));
-	while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
-		assert_non_null(ns = realloc(s, len + n + 1));
-		s = ns;
-		memcpy(s + len, buf, n);
-		len += n;
-	}
-	if (s == NULL)
-		assert_non_null(s = calloc(1, 1));
-	s[len] = '\0';
-	st = pclose(p);
-	if (out != NULL)
-		*out = s;
-	else
-		free(s);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void
-write_file(const char *path, const void *data, size_t len, mode_t mode)
+write_file_mode(const char *path, const void *data, size_t len, mode_t mode)
 {
 	FILE	*f;
 
@@ -106,9 +75,9 @@ assert_openssl_verifies(gnutls_privkey_t key, const char *tag)
 	snprintf(p_pub, sizeof(p_pub), "%s/%s.pub", tmpdir, tag);
 	snprintf(p_data, sizeof(p_data), "%s/%s.data", tmpdir, tag);
 	snprintf(p_sig, sizeof(p_sig), "%s/%s.sig", tmpdir, tag);
-	write_file(p_pub, pem.data, pem.size, 0600);
-	write_file(p_data, data.data, data.size, 0600);
-	write_file(p_sig, sig.data, sig.size, 0600);
+	write_file_mode(p_pub, pem.data, pem.size, 0600);
+	write_file_mode(p_data, data.data, data.size, 0600);
+	write_file_mode(p_sig, sig.data, sig.size, 0600);
 	assert_int_equal(run(&out, "openssl dgst -sha256 -verify %s "
 	    "-signature %s %s", p_pub, p_sig, p_data), 0);
 	assert_non_null(strstr(out, "Verified OK"));
@@ -140,7 +109,7 @@ test_cakey_each_type_is_encrypted_0600_and_signs(void **state)
 	size_t			 i;
 
 	snprintf(pass, sizeof(pass), "%s/pass", tmpdir);
-	write_file(pass, "correct horse\n", 14, 0600);
+	write_file_mode(pass, "correct horse\n", 14, 0600);
 	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s.pem", tmpdir,
 		    types[i].type);
@@ -242,13 +211,13 @@ test_cakey_secret_from_file_and_env(void **state)
 	struct err	e = { "" };
 
 	snprintf(path, sizeof(path), "%s/secret", tmpdir);
-	write_file(path, "s3cret phrase\nsecond line\n", 26, 0600);
+	write_file_mode(path, "s3cret phrase\nsecond line\n", 26, 0600);
 	assert_int_equal(cakey_read_secret(path, "SIGNET_TEST_PW", &s, &e), 0);
 	assert_string_equal(s, "s3cret phrase");
 	cakey_secret_free(s);
 
 	/* A CRLF file from another system. */
-	write_file(path, "crlf\r\n", 6, 0400);
+	write_file_mode(path, "crlf\r\n", 6, 0400);
 	assert_int_equal(cakey_read_secret(path, NULL, &s, &e), 0);
 	assert_string_equal(s, "crlf");
 	cakey_secret_free(s);
@@ -273,13 +242,13 @@ test_cakey_secret_file_readable_by_others_is_refused(void **state)
 	struct err	e = { "" };
 
 	snprintf(path, sizeof(path), "%s/open-secret", tmpdir);
-	write_file(path, "visible\n", 8, 0644);
+	write_file_mode(path, "visible\n", 8, 0644);
 	assert_int_equal(cakey_read_secret(path, NULL, &s, &e), -1);
 	assert_null(s);
 	assert_non_null(strstr(e.msg, "mode 0644"));
 	assert_non_null(strstr(e.msg, "chmod 600"));
 
-	write_file(path, "\n", 1, 0600);
+	write_file_mode(path, "\n", 1, 0600);
 	assert_int_equal(cakey_read_secret(path, NULL, &s, &e), -1);
 	assert_non_null(strstr(e.msg, "empty"));
 }
@@ -301,7 +270,7 @@ test_cakey_pkcs11_softhsm_key_signs_and_wrong_pin_is_refused(void **state)
 	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", tmpdir);
 	snprintf(text, sizeof(text), "directories.tokendir = %s\n"
 	    "objectstore.backend = file\nlog.level = ERROR\n", tokens);
-	write_file(conf, text, strlen(text), 0600);
+	write_file_mode(conf, text, strlen(text), 0600);
 	/* Before the first gnutls_pkcs11_init, which loads SoftHSM. */
 	setenv("SOFTHSM2_CONF", conf, 1);
 
@@ -332,8 +301,8 @@ test_cakey_pkcs11_softhsm_key_signs_and_wrong_pin_is_refused(void **state)
 	    &data, &sig), 0);
 	snprintf(p_data, sizeof(p_data), "%s/token.data", tmpdir);
 	snprintf(p_sig, sizeof(p_sig), "%s/token.sig", tmpdir);
-	write_file(p_data, data.data, data.size, 0600);
-	write_file(p_sig, sig.data, sig.size, 0600);
+	write_file_mode(p_data, data.data, data.size, 0600);
+	write_file_mode(p_sig, sig.data, sig.size, 0600);
 	/* Verified against the public key p11tool printed, by openssl. */
 	assert_int_equal(run(&out, "openssl dgst -sha256 -verify %s "
 	    "-signature %s %s", pub, p_sig, p_data), 0);
@@ -386,7 +355,7 @@ test_cakey_pkcs11_keys_make_roots_openssl_verifies(void **state)
 		    &pem), 0);
 		snprintf(path, sizeof(path), "%s/%s.pem", tmpdir,
 		    cases[i].label);
-		write_file(path, pem.data, pem.size, 0644);
+		write_file_mode(path, pem.data, pem.size, 0644);
 		assert_int_equal(run(&out, "openssl x509 -noout -text -in %s",
 		    path), 0);
 		snprintf(want, sizeof(want), "Signature Algorithm: %s",
