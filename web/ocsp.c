@@ -301,12 +301,14 @@ be64(const u_int8_t *p)
 static int
 cache_init(void)
 {
-	const char	*v = getenv("SIGNET_OCSP_CACHE_ENTRIES");
-	long		 n = v != NULL ? strtol(v, NULL, 10) : CACHE_DEFAULT;
+	const char	*v;
+	long		 n;
 
 	if (cache.ready)
 		return cache.max > 0;
 	cache.ready = 1;
+	v = getenv("SIGNET_OCSP_CACHE_ENTRIES");
+	n = v != NULL ? strtol(v, NULL, 10) : CACHE_DEFAULT;
 	TAILQ_INIT(&cache.lru);
 	cache.max = n > 0 && n <= 10000000 ? (size_t)n : 0;
 	if (cache.max == 0)

@@ -33,7 +33,8 @@ start)
 	export SIGNET_VENDOR=${SIGNET_VENDOR:-$root/build/vendor}
 	[ -f "$SIGNET_VENDOR/pki.js" ] || bash "$here/vendor.sh" "$SIGNET_VENDOR"
 	sed -e "s|@PORT@|$port|g" -e "s|@MODULE@|$here/signet-web.so|g" \
-	    -e "s|@RUNDIR@|$dir|g" "$here/signet-web.conf.in" > "$dir/signet-web.conf"
+	    -e "s|@RUNDIR@|$dir|g" -e "s|@WORKERS@|${SIGNET_WEB_WORKERS:-$(nproc)}|g" \
+	    "$here/signet-web.conf.in" > "$dir/signet-web.conf"
 	rm -f "$dir/signet-web.pid"
 	setsid kore -fnrc "$dir/signet-web.conf" >> "$dir/kore.log" 2>&1 < /dev/null &
 	for _ in $(seq 1 100); do
