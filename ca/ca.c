@@ -163,6 +163,8 @@ ca_dup(const struct ca *src, struct err *e)
 	ca->issuer = src->issuer;
 	ca->issuer.crt = ca->crt;
 	ca->issuer.key = ca->key;
+	/* the source's encoded parts stay the source's */
+	ca->issuer.tmpl = NULL;
 	ca->issuer.prepared = 0;
 	if (cert_issuer_prepare(&ca->issuer, e) != 0)
 		goto fail;
@@ -177,6 +179,7 @@ ca_free(struct ca *ca)
 {
 	if (ca == NULL)
 		return;
+	cert_issuer_release(&ca->issuer);
 	if (ca->crt != NULL)
 		gnutls_x509_crt_deinit(ca->crt);
 	if (ca->key != NULL)

@@ -14,6 +14,8 @@
 #include "keys.h"
 #include "serial.h"
 
+struct cert_tmpl;
+
 enum cert_profile {
 	PROFILE_SIGNING = 1,
 	PROFILE_ENCRYPTION,
@@ -33,14 +35,19 @@ struct cert_issuer {
 	int			 non_repudiation; /* add nonRepudiation on signing */
 	gnutls_digest_algorithm_t hash;		/* set by cert_issuer_prepare */
 	int			 prepared;
+	struct cert_tmpl	*tmpl;		/* the parts encoded once */
 };
 
 /*
- * Checks once that the key belongs to the certificate and picks the
- * signature hash, so cert_issue need not redo it for every certificate.
- * (cert_issue on an unprepared issuer does both each time.)
+ * Checks once that the key belongs to the certificate, picks the signature
+ * hash and encodes what every certificate of this CA shares (issuer name,
+ * AKI, CRL DP, AIA, policies), so cert_issue need not redo it for every
+ * certificate. (cert_issue on an unprepared issuer does it all each time.)
+ * cert_issuer_release frees what prepare made; prepare may be called again
+ * (after the CA certificate changes) and releases the old parts itself.
  */
 int	cert_issuer_prepare(struct cert_issuer *issuer, struct err *e);
+void	cert_issuer_release(struct cert_issuer *issuer);
 
 /* What is certified. Subject and SAN come from here, never from a CSR. */
 struct cert_spec {

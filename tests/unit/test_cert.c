@@ -1029,6 +1029,87 @@ test_cert_issue_checks_the_mailbox_itself(void **state)
 	issue_refused(&is, &spec, fx->keys[2].pub, "two dots");
 }
 
+/* The TBSCertificate inside a Certificate: its first element. */
+static void
+tbs_of(const gnutls_datum_t *d, const unsigned char **tbs, size_t *tlen)
+{
+	size_t	len, h = der_header(d->data, d->size, &len);
+	size_t	h2, len2;
+
+	assert_true(h > 0);
+	h2 = der_header(d->data + h, d->size - h, &len2);
+	assert_true(h2 > 0);
+	*tbs = d->data + h;
+	*tlen = h2 + len2;
+}
+
+/*
+ * A prepared issuer (cert_issuer_prepare encodes the CA's parts once)
+ * writes the very TBSCertificate an unprepared one builds from scratch,
+ * for every profile and key, under both CAs; both verify. Preparing
+ * again and releasing leaves nothing behind (the sanitizer build checks).
+ */
+static void
+test_prepared_issuer_writes_the_same_certificate(void **state)
+{
+	struct fixture		*fx = *state;
+	const struct test_ca	*cas[2] = { &fx->ca_p384, &fx->ca_rsa3072 };
+	const unsigned char	*ta, *tb;
+	struct cert_issuer	 plain, prep;
+	struct cert_spec	 spec;
+	struct serial		 ser;
+	gnutls_datum_t		 a, b;
+	gnutls_x509_crt_t	 crt, ca_crt;
+	unsigned		 status;
+	struct err		 e;
+	size_t			 c, k, la, lb;
+	int			 p;
+
+	for (c = 0; c < 2; c++) {
+		plain = issuer_of(cas[c]);
+		prep = issuer_of(cas[c]);
+		assert_int_equal(cert_issuer_prepare(&prep, &e), 0);
+		assert_int_equal(cert_issuer_prepare(&prep, &e), 0);
+		assert_true(prep.prepared);
+		for (k = 0; k < 4; k++)
+			for (p = PROFILE_SIGNING; p <= PROFILE_DUAL; p++) {
+				spec = spec_of("alice@example.com",
+				    (enum cert_profile)p, 365);
+				spec.not_before = time(NULL) - 60;
+				assert_int_equal(serial_new(&ser, &e), 0);
+				assert_int_equal(cert_issue(&plain, &spec,
+				    fx->keys[k].pub, &ser, &a, &e), 0);
+				assert_int_equal(cert_issue(&prep, &spec,
+				    fx->keys[k].pub, &ser, &b, &e), 0);
+				tbs_of(&a, &ta, &la);
+				tbs_of(&b, &tb, &lb);
+				assert_int_equal(la, lb);
+				assert_memory_equal(ta, tb, la);
+				assert_int_equal(gnutls_x509_crt_init(&crt), 0);
+				assert_int_equal(gnutls_x509_crt_import(crt, &b,
+				    GNUTLS_X509_FMT_DER), 0);
+				ca_crt = cas[c]->crt;
+				assert_int_equal(gnutls_x509_crt_verify(crt,
+				    &ca_crt, 1, 0, &status), 0);
+				assert_int_equal(status, 0);
+				gnutls_x509_crt_deinit(crt);
+				gnutls_free(a.data);
+				gnutls_free(b.data);
+			}
+		/* X.690 8.3.2: a needless leading zero octet is not DER */
+		ser.len = 2;
+		ser.b[0] = 0x00;
+		ser.b[1] = 0x42;
+		spec = spec_of("alice@example.com", PROFILE_SIGNING, 365);
+		assert_int_equal(cert_issue(&prep, &spec, fx->keys[2].pub,
+		    &ser, &b, &e), -1);
+		assert_non_null(strstr(e.msg, "serial number"));
+		cert_issuer_release(&prep);
+		assert_false(prep.prepared);
+		assert_null(prep.tmpl);
+	}
+}
+
 static void
 test_profile_names_round_trip(void **state)
 {
@@ -1089,6 +1170,8 @@ main(void)
 		cmocka_unit_test(test_bad_mailboxes_are_refused_with_the_reason),
 		cmocka_unit_test(test_good_mailboxes_are_accepted),
 		cmocka_unit_test(test_cert_issue_checks_the_mailbox_itself),
+		cmocka_unit_test(
+		    test_prepared_issuer_writes_the_same_certificate),
 		cmocka_unit_test(test_profile_names_round_trip),
 		cmocka_unit_test(test_signature_hash_follows_the_ca_key),
 	};
