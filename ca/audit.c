@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include <string.h>
 
 #include <gnutls/crypto.h>
@@ -58,59 +59,76 @@ audit_append_buf(struct store *st, struct store_audit_buf *b, struct err *e)
 {
 	struct audit_rec	*r;
 	uint8_t			 prev[32];
-	int64_t			 seq, now;
+	int64_t			*seqs, now;
 	size_t			 i;
+	int			 chain, rc = -1;
 
 	if (b->oom)
 		return err_set(e, "out of memory");
 	if (b->n == 0)
 		return 0;
-	/* the chain lock is held from here to the end of the transaction,
-	 * as audit_append holds it: one writer extends the chain at a time */
-	if (store_audit_head(st, &seq, prev, &now, e) != 0)
-		return -1;
+	if ((seqs = calloc(b->n, sizeof(*seqs))) == NULL)
+		return err_set(e, "out of memory");
+	/* the chain's lock is held from here to the end of the transaction,
+	 * as audit_append holds it: one writer extends a chain at a time */
+	if (store_audit_head(st, b->n, &chain, seqs, prev, &now, e) != 0)
+		goto out;
 	for (i = 0; i < b->n; i++) {
 		r = &b->r[i];
-		r->seq = seq + 1 + (int64_t)i;
+		r->seq = seqs[i];
+		r->chain = chain;
 		r->at_us = now;
 		memcpy(r->prev_hash, prev, 32);
 		audit_hash(r, r->hash);
 		memcpy(prev, r->hash, 32);
 	}
 	if (store_audit_insert_many(st, b->r, b->n, e) != 0)
-		return -1;
+		goto out;
 	store_audit_buf_reset(b);
-	return 0;
+	rc = 0;
+out:
+	free(seqs);
+	return rc;
 }
 
 struct walk {
 	int64_t		 n;
-	int64_t		 want_seq;
+	int		 chain;		/* the chain being walked, -1 before */
+	int64_t		 last;		/* its last record's seq, 0 at its start */
 	uint8_t		 prev[32];
 	struct err	*e;
 };
 
+/* Records come chain by chain, each in seq order (store_audit_each). */
 static int
 check(void *arg, const struct audit_rec *a)
 {
 	struct walk	*w = arg;
 	uint8_t		 h[32];
 
-	if (a->seq != w->want_seq)
-		return err_set(w->e, "audit chain broken: record %lld is "
-		    "missing (found %lld next)", (long long)w->want_seq,
-		    (long long)a->seq), 1;
-	if (memcmp(a->prev_hash, w->prev, 32) != 0)
-		return err_set(w->e, "audit chain broken at record %lld: it "
-		    "does not follow from record %lld", (long long)a->seq,
-		    (long long)a->seq - 1), 1;
+	if (a->chain != w->chain) {
+		w->chain = a->chain;
+		w->last = 0;
+		memset(w->prev, 0, 32);
+	}
+	if (memcmp(a->prev_hash, w->prev, 32) != 0) {
+		if (w->last == 0)
+			return err_set(w->e, "audit chain %d broken at "
+			    "record %lld: it is the chain's first record "
+			    "left, but follows another (records before it "
+			    "are missing)", a->chain, (long long)a->seq), 1;
+		return err_set(w->e, "audit chain %d broken at record %lld: "
+		    "it does not follow from record %lld (a record between "
+		    "them is missing or altered)", a->chain,
+		    (long long)a->seq, (long long)w->last), 1;
+	}
 	audit_hash(a, h);
 	if (memcmp(h, a->hash, 32) != 0)
-		return err_set(w->e, "audit chain broken at record %lld: its "
-		    "contents do not match its hash (altered)",
+		return err_set(w->e, "audit chain %d broken at record %lld: "
+		    "its contents do not match its hash (altered)", a->chain,
 		    (long long)a->seq), 1;
 	memcpy(w->prev, a->hash, 32);
-	w->want_seq++;
+	w->last = a->seq;
 	w->n++;
 	return 0;
 }
@@ -122,7 +140,7 @@ audit_verify(struct store *st, int64_t *count, struct err *e)
 	int		rc;
 
 	memset(&w, 0, sizeof(w));
-	w.want_seq = 1;
+	w.chain = -1;
 	w.e = e;
 	rc = store_audit_each(st, check, &w, e);
 	*count = w.n;

@@ -1,7 +1,9 @@
 /*
  * audit: the append-only, hash-chained audit log.
  *
- * Each record carries the hash of the one before:
+ * The log is eight interleaved chains (sql/050_audit_chains.sql), so that
+ * up to eight transactions append at once. Each record carries the hash
+ * of the one before it in its chain (32 zero octets for a chain's first):
  *   hash = SHA-256(prev_hash || seq || at_us || actor || action || subject || detail)
  * with integers as 8 octets big-endian and strings length-prefixed (4 octets),
  * so no two different records hash alike. The database also refuses UPDATE,
@@ -21,9 +23,9 @@ int	audit_append(struct store *st, const char *actor, const char *action,
 	    const char *subject, const char *detail, struct err *e);
 
 /*
- * Appends the records gathered in b (store_audit_buf_add), in order,
- * inside the caller's transaction, in two statements however many they
- * are: the chain's head is read under the chain lock, the hashes are
+ * Appends the records gathered in b (store_audit_buf_add), in order, to
+ * one chain inside the caller's transaction, in two statements however
+ * many they are: the chain's head is read under its lock, the hashes are
  * computed here, the records are inserted together. Empties b.
  */
 int	audit_append_buf(struct store *st, struct store_audit_buf *b,
@@ -33,7 +35,7 @@ int	audit_append_buf(struct store *st, struct store_audit_buf *b,
 void	audit_hash(const struct audit_rec *a, uint8_t out[32]);
 
 /*
- * Walks the whole chain. Returns 0 when it is whole (*count records), or -1
+ * Walks every chain. Returns 0 when all are whole (*count records), or -1
  * with a message naming the first broken link.
  */
 int	audit_verify(struct store *st, int64_t *count, struct err *e);

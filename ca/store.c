@@ -504,8 +504,8 @@ store_audit_each(struct store *s, store_audit_fn fn, void *arg,
 	if (store_begin(s, e) != 0)
 		return -1;
 	if (cmd(s, "DECLARE audit_cur NO SCROLL CURSOR FOR SELECT seq, at_us, "
-	    "actor, action, subject, detail, prev_hash, hash FROM audit_log "
-	    "ORDER BY seq", e) != 0)
+	    "actor, action, subject, detail, prev_hash, hash, chain "
+	    "FROM audit_log ORDER BY chain, seq", e) != 0)
 		goto out;
 	for (;;) {
 		r = q(s, "FETCH 1000 FROM audit_cur", 0, NULL, NULL, NULL, e);
@@ -525,6 +525,7 @@ store_audit_each(struct store *s, store_audit_fn fn, void *arg,
 			a.action = PQgetvalue(r, i, 3);
 			a.subject = PQgetvalue(r, i, 4);
 			a.detail = PQgetvalue(r, i, 5);
+			a.chain = atoi(PQgetvalue(r, i, 8));
 			p = PQunescapeBytea((const unsigned char *)
 			    PQgetvalue(r, i, 6), &pl);
 			h = PQunescapeBytea((const unsigned char *)
@@ -860,27 +861,33 @@ store_audit_buf_add(struct store_audit_buf *b, const char *actor,
 }
 
 /* sql/005_audit_batch.sql */
-static const char SQL_AUDIT_HEAD[] = "SELECT seq, hash, now_us FROM audit_head()";
+static const char SQL_AUDIT_HEAD[] =
+    "SELECT chain, seq, hash, now_us FROM audit_head($1::int)";
 
 int
-store_audit_head(struct store *s, int64_t *seq, uint8_t hash[32],
-    int64_t *now_us, struct err *e)
+store_audit_head(struct store *s, size_t n, int *chain, int64_t *seqs,
+    uint8_t hash[32], int64_t *now_us, struct err *e)
 {
 	PGresult	*r;
 	unsigned char	*h;
-	size_t		 hl;
+	const char	*v[1];
+	char		 nbuf[24];
+	size_t		 hl, i;
 	int		 rc = -1;
 
-	if ((r = store_execp(s, SQL_AUDIT_HEAD, 0, NULL, NULL, NULL, e)) ==
-	    NULL)
+	snprintf(nbuf, sizeof(nbuf), "%zu", n);
+	v[0] = nbuf;
+	if ((r = store_execp(s, SQL_AUDIT_HEAD, 1, v, NULL, NULL, e)) == NULL)
 		return -1;
-	if (PQntuples(r) != 1) {
+	if ((size_t)PQntuples(r) != n || n == 0) {
 		err_set(e, "database: no audit chain head");
 		goto out;
 	}
-	*seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	*now_us = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-	h = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 1), &hl);
+	*chain = atoi(PQgetvalue(r, 0, 0));
+	*now_us = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+	for (i = 0; i < n; i++)
+		seqs[i] = strtoll(PQgetvalue(r, (int)i, 1), NULL, 10);
+	h = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 2), &hl);
 	if (h == NULL || hl != 32) {
 		PQfreemem(h);
 		err_set(e, "database: the audit chain head has no hash");
@@ -895,38 +902,39 @@ out:
 }
 
 static const char SQL_AUDIT_INSERT_MANY[] =
-    "INSERT INTO audit_log (seq, at_us, actor, action, subject, detail, "
-    "prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::bigint[], "
-    "$3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], "
-    "$8::bytea[])";
+    "INSERT INTO audit_log (seq, chain, at_us, actor, action, subject, "
+    "detail, prev_hash, hash) SELECT * FROM unnest($1::bigint[], "
+    "$2::smallint[], $3::bigint[], $4::text[], $5::text[], $6::text[], "
+    "$7::text[], $8::bytea[], $9::bytea[])";
 
 int
 store_audit_insert_many(struct store *s, const struct audit_rec *recs,
     size_t n, struct err *e)
 {
-	struct store_arr	 a[8];
-	const char		*v[8];
+	struct store_arr	 a[9];
+	const char		*v[9];
 	PGresult		*r;
 	size_t			 i;
 	int			 rc = -1;
 
 	if (n == 0)
 		return 0;
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < 9; i++)
 		store_arr_init(&a[i]);
 	for (i = 0; i < n; i++) {
 		store_arr_int(&a[0], recs[i].seq);
-		store_arr_int(&a[1], recs[i].at_us);
-		store_arr_text(&a[2], recs[i].actor);
-		store_arr_text(&a[3], recs[i].action);
-		store_arr_text(&a[4], recs[i].subject);
-		store_arr_text(&a[5], recs[i].detail);
-		store_arr_bytea(&a[6], recs[i].prev_hash, 32);
-		store_arr_bytea(&a[7], recs[i].hash, 32);
+		store_arr_int(&a[1], recs[i].chain);
+		store_arr_int(&a[2], recs[i].at_us);
+		store_arr_text(&a[3], recs[i].actor);
+		store_arr_text(&a[4], recs[i].action);
+		store_arr_text(&a[5], recs[i].subject);
+		store_arr_text(&a[6], recs[i].detail);
+		store_arr_bytea(&a[7], recs[i].prev_hash, 32);
+		store_arr_bytea(&a[8], recs[i].hash, 32);
 	}
-	if (arr_values(a, 8, v, e) != 0)
+	if (arr_values(a, 9, v, e) != 0)
 		goto out;
-	if ((r = store_execp(s, SQL_AUDIT_INSERT_MANY, 8, v, NULL, NULL,
+	if ((r = store_execp(s, SQL_AUDIT_INSERT_MANY, 9, v, NULL, NULL,
 	    e)) == NULL)
 		goto out;
 	if (strtoul(PQcmdTuples(r), NULL, 10) != n) {
@@ -937,7 +945,7 @@ store_audit_insert_many(struct store *s, const struct audit_rec *recs,
 	PQclear(r);
 	rc = 0;
 out:
-	arrs_free(a, 8);
+	arrs_free(a, 9);
 	return rc;
 }
 

@@ -135,6 +135,7 @@ void	store_arr_free(struct store_arr *);
 
 struct audit_rec {
 	int64_t		 seq;
+	int		 chain;		/* 0..AUDIT_CHAINS-1 (sql/050) */
 	int64_t		 at_us;
 	const char	*actor;
 	const char	*action;
@@ -161,18 +162,19 @@ void	store_audit_buf_add(struct store_audit_buf *, const char *actor,
 void	store_audit_buf_reset(struct store_audit_buf *);	/* empties */
 void	store_audit_buf_free(struct store_audit_buf *);
 /*
- * The chain's head under the chain lock, held to the end of the caller's
- * transaction (sql/005_audit_batch.sql): the last record's seq and hash
- * (0 and zeros for an empty chain), and the database's clock in
- * microseconds since the epoch.
+ * Takes a chain for the caller's transaction, locked to its end
+ * (sql/050_audit_chains.sql), and gives its head's hash (zeros for an
+ * empty chain), n rising seq values for the records to append, and the
+ * database's clock in microseconds since the epoch.
  */
-int	store_audit_head(struct store *, int64_t *seq, uint8_t hash[32],
-	    int64_t *now_us, struct err *e);
+int	store_audit_head(struct store *, size_t n, int *chain, int64_t *seqs,
+	    uint8_t hash[32], int64_t *now_us, struct err *e);
 /* Inserts whole records (seq, hashes and all) in one statement. */
 int	store_audit_insert_many(struct store *, const struct audit_rec *recs,
 	    size_t n, struct err *e);
 typedef int (*store_audit_fn)(void *arg, const struct audit_rec *r);
-/* Every record in chain order; stops early when fn returns non-zero. */
+/* Every record, chain by chain, each in its order; stops early when fn
+ * returns non-zero. */
 int	store_audit_each(struct store *, store_audit_fn fn, void *arg,
 	    struct err *e);
 

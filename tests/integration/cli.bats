@@ -7,6 +7,7 @@ load lib
 setup_file() {
 	export H=$(new_home cli)
 	export SUB=$(new_home sub)
+	export CH=$(new_home chains)
 	export W="$BATS_FILE_TMPDIR"
 	sg "$H" setup --cn "Test Mail CA" >"$W/setup.out"
 }
@@ -14,6 +15,7 @@ setup_file() {
 teardown_file() {
 	stop_home "$H"
 	stop_home "${SUB:-}"
+	stop_home "${CH:-}"
 }
 
 count_certs() { psql_home "$H" "SELECT count(*) FROM certificates"; }
@@ -200,6 +202,36 @@ count_audit() { psql_home "$H" "SELECT count(*) FROM audit_log"; }
 	run sg "$H" audit verify
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"broken at record 2"* ]]
+}
+
+@test "writers at once use separate audit chains, and a deleted record is named" {
+	sg "$CH" setup --cn "Chains CA" --key ecdsa-p256 >/dev/null
+	ci=$(sg "$CH" db conninfo)
+	# two waves of six transactions that overlap: each holds its chain
+	# until it commits (25 records in 8 chains: one has 4 or more)
+	for wave in a b; do
+		for i in 1 2 3 4 5 6; do
+			psql -X -q "$ci" -v ON_ERROR_STOP=1 -c "BEGIN" \
+			    -c "SELECT audit_append('test:$wave$i', 'test.step', 'a', '1')" \
+			    -c "SELECT pg_sleep(0.5)" \
+			    -c "SELECT audit_append('test:$wave$i', 'test.step', 'b', '2')" \
+			    -c "COMMIT" >/dev/null &
+		done
+		wait
+	done
+	[ "$(psql_home "$CH" "SELECT count(DISTINCT chain) FROM audit_log WHERE actor LIKE 'test:%'")" -ge 2 ]
+	# a transaction's records stay together in one chain
+	[ "$(psql_home "$CH" "SELECT count(*) FROM (SELECT actor FROM audit_log WHERE actor LIKE 'test:%' GROUP BY actor HAVING count(DISTINCT chain) = 1) t")" = 12 ]
+	run sg "$CH" audit verify
+	[ "$status" -eq 0 ]
+	[ "$output" = "audit chain whole: $(psql_home "$CH" "SELECT count(*) FROM audit_log") records" ]
+	# take a record out of the middle of a chain
+	read -r c mid next < <(psql_home "$CH" "SELECT chain, seq, nxt FROM (SELECT chain, seq, lead(seq) OVER w AS nxt, row_number() OVER w AS rn FROM audit_log WINDOW w AS (PARTITION BY chain ORDER BY seq)) t WHERE rn > 1 AND nxt IS NOT NULL ORDER BY chain, seq LIMIT 1" | tr '|' ' ')
+	[ -n "$next" ]
+	psql_home "$CH" "ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log WHERE seq = $mid; ALTER TABLE audit_log ENABLE TRIGGER USER"
+	run sg "$CH" audit verify
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"audit chain $c broken at record $next: it does not follow"* ]]
 }
 
 @test "a bad config value is refused with its line" {
