@@ -1625,6 +1625,7 @@ kra_enrol_dual(struct store *st, const char *actor, const char *key_type,
 	if (ra_submit_tx(st, actor, &r, enc_id, e) != 0 ||
 	    store_commit(st, e) != 0)
 		goto fail;
+	ra_wake(st);
 	rc = 0;
 	goto out;
 fail:

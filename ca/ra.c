@@ -103,5 +103,17 @@ ra_submit(struct store *st, const char *actor, const struct ra_request *r,
 		*id = 0;
 		return -1;
 	}
+	ra_wake(st);
 	return 0;
+}
+
+void
+ra_wake(struct store *st)
+{
+	PGresult	*r;
+	struct err	 e;
+
+	if ((r = store_execp(st, "SELECT pg_notify('signet_request', '')", 0,
+	    NULL, NULL, NULL, &e)) != NULL)
+		PQclear(r);
 }

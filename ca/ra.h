@@ -39,7 +39,7 @@ struct ra_request {
 /*
  * Checks the request (mailbox syntax, profile, CSR via csr_parse) and
  * inserts it as `submitted` with its audit record, inside the caller's
- * transaction. Requests that must be issued together (a signing and an
+ * transaction; after the commit, the caller calls ra_wake. Requests that must be issued together (a signing and an
  * encryption certificate with key recovery on) are inserted in one
  * transaction with the same batch_id: pass 0 for the first and the first
  * one's id for the others.
@@ -47,8 +47,17 @@ struct ra_request {
 int	ra_submit_tx(struct store *st, const char *actor,
 	    const struct ra_request *r, int64_t *id, struct err *e);
 
-/* The same, in a transaction of its own. */
+/* The same, in a transaction of its own, and wakes ca-serve. */
 int	ra_submit(struct store *st, const char *actor, const struct ra_request *r,
 	    int64_t *id, struct err *e);
+
+/*
+ * Wakes ca-serve (NOTIFY signet_request) outside any transaction, after
+ * the submitting one committed: a NOTIFY inside it would hold the
+ * database's notification lock through its commit's flush and serialise
+ * every submission (sql/051_request_wakeup.sql). Best effort: ca-serve
+ * sweeps every second anyway.
+ */
+void	ra_wake(struct store *st);
 
 #endif

@@ -122,13 +122,12 @@ fill_request(struct ra_request *r, const struct load *l, long i, char *uid,
 
 /*
  * A steady load: request i is due at t0 + i / rate, submitted in a
- * transaction of its own (ra_submit) -- or, with group, together with
- * every other request due when the transaction starts. Every auditing
- * transaction waits for the audit chain's lock until the previous one has
- * committed (sql/009_audit_append.sql), so one-request transactions go no
- * faster than commits (fsyncs) follow each other, whatever the number of
- * connections; a grouped transaction holds that lock from its first
- * request to its commit, and ca-serve waits for it.
+ * transaction of its own and followed by ra_wake, as ra_submit does --
+ * or, with group, together with every other request due when the
+ * transaction starts. Each connection's transaction appends to an audit
+ * chain of its own (sql/050_audit_chains.sql) and notifies only after its
+ * commit (sql/051_request_wakeup.sql), so the connections' commits share
+ * WAL flushes.
  */
 static void *
 lane_main(void *arg)
@@ -165,6 +164,7 @@ lane_main(void *arg)
 		    l->t0 + (double)i / l->rate <= t);
 		if (store_commit(st, &e) != 0)
 			goto fail;
+		ra_wake(st);
 	}
 	ln->rc = 0;
 	goto out;

@@ -7,9 +7,9 @@
 #    records, publish job), as a ratio of the in-memory rate
 #  - latency at a steady load -- the target's 1,500 requests/s when the
 #    capacity reaches it, else 80% of the capacity -- submitted through
-#    the RA by 4 connections, one request per transaction (each waits
-#    for the audit chain's lock until the previous auditing transaction
-#    has committed, so the rate actually submitted is printed too): p50/p99 from
+#    the RA by 4 connections, one request per transaction (the
+#    submitters share the machine's two cores with ca-serve and the
+#    database, so the rate actually submitted is printed too): p50/p99 from
 #    requests.submitted_at to the issued transition (requests.updated_at,
 #    clock time of the transition, just before the commit) and to
 #    certificates.issued_at (the issuing transaction's start)
