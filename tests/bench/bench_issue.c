@@ -17,10 +17,16 @@
  *		   no database;
  *	  durable  csr_parse + ca_issue: certificate, row, audit record and
  *		   publish job, one transaction (one commit) per certificate,
- *		   exactly as `signet issue` does.
+ *		   exactly as `signet issue` does;
+ *	  durableT the same from T threads (BENCH_ISSUE_THREADS, 2), each
+ *		   with its own CA handle (ca_dup) and database connection,
+ *		   as ca-serve's signing threads work: each certificate
+ *		   still has its own commit, and one thread signs while
+ *		   another's commit is flushed.
  *	and prints one line per measurement:
  *	  <name> <median certs/s> <run1> <run2> ...
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,21 +238,22 @@ run_memory(struct ca *ca, const struct input *in, double *rate)
 	return 0;
 }
 
-static int
-run_durable(struct ca *ca, struct store *st, const struct input *in,
-    double *rate)
+/* Issues in[first], in[first + step], ... durably; returns the count or
+ * -1. */
+static long
+issue_durable(struct ca *ca, struct store *st, const struct input *in,
+    size_t first, size_t step)
 {
 	struct ca_subject	 subj;
 	struct ca_issued	 out;
 	struct csr		*csr;
 	struct err		 e;
-	double			 t0;
 	size_t			 i;
+	long			 n = 0;
 
 	memset(&subj, 0, sizeof(subj));
 	subj.profile = PROFILE_SIGNING;
-	t0 = now_s();
-	for (i = 0; i < in->n; i++) {
+	for (i = first; i < in->n; i += step) {
 		subj.email = in->email[i];
 		if ((csr = csr_parse(in->pem[i].data, in->pem[i].size,
 		    &e)) == NULL ||
@@ -258,20 +265,87 @@ run_durable(struct ca *ca, struct store *st, const struct input *in,
 		}
 		ca_issued_free(&out);
 		csr_free(csr);
+		n++;
 	}
+	return n;
+}
+
+static int
+run_durable(struct ca *ca, struct store *st, const struct input *in,
+    double *rate)
+{
+	double	t0 = now_s();
+
+	if (issue_durable(ca, st, in, 0, 1) < 0)
+		return -1;
 	*rate = (double)in->n / (now_s() - t0);
 	return 0;
+}
+
+#define MAX_THREADS	8
+
+/* One issuing thread of run_durable_mt: its own CA handle and connection. */
+struct issuer_thread {
+	struct ca		*ca;
+	struct store		*st;
+	const struct input	*in;
+	size_t			 first, step;
+	long			 n;
+};
+
+static void *
+issuer_main(void *arg)
+{
+	struct issuer_thread	*t = arg;
+
+	t->n = issue_durable(t->ca, t->st, t->in, t->first, t->step);
+	return NULL;
+}
+
+static int
+run_durable_mt(struct issuer_thread *th, int nth, const struct input *in,
+    double *rate)
+{
+	pthread_t	 tid[MAX_THREADS];
+	double		 t0 = now_s();
+	long		 n = 0;
+	int		 i, started = 0, rc = 0;
+
+	for (i = 0; i < nth; i++) {
+		th[i].in = in;
+		th[i].first = (size_t)i;
+		th[i].step = (size_t)nth;
+		if (pthread_create(&tid[i], NULL, issuer_main, &th[i]) != 0) {
+			fprintf(stderr, "bench_issue: cannot start a thread\n");
+			rc = -1;
+			break;
+		}
+		started++;
+	}
+	for (i = 0; i < started; i++) {
+		pthread_join(tid[i], NULL);
+		if (th[i].n < 0)
+			rc = -1;
+		n += th[i].n;
+	}
+	if (rc == 0)
+		*rate = (double)n / (now_s() - t0);
+	return rc;
 }
 
 static int
 run_all(const char *home, const char *dir, size_t n, int reps)
 {
 	struct config	*cfg = NULL;
+	struct issuer_thread th[MAX_THREADS];
 	struct ca	*ca = NULL;
 	struct store	*st = NULL;
+	const char	*tv = getenv("BENCH_ISSUE_THREADS");
+	int		 nth = tv != NULL ? atoi(tv) : 2, t;
 	struct input	 in;
 	struct err	 e;
-	double		 limit[MAX_REPS], mem[MAX_REPS], dur[MAX_REPS];
+	double		 limit[MAX_REPS], mem[MAX_REPS], dur[MAX_REPS],
+			 dur2[MAX_REPS];
 	char		*ci = NULL, *abs = NULL;
 	int		 i, rc = -1;
 
@@ -284,20 +358,36 @@ run_all(const char *home, const char *dir, size_t n, int reps)
 		fprintf(stderr, "bench_issue: %s\n", e.msg);
 		goto out;
 	}
+	memset(th, 0, sizeof(th));
+	if (nth < 1 || nth > MAX_THREADS)
+		nth = 2;
+	for (t = 0; t < nth; t++)
+		if ((th[t].ca = ca_dup(ca, &e)) == NULL ||
+		    (th[t].st = store_open(ci, &e)) == NULL) {
+			fprintf(stderr, "bench_issue: %s\n", e.msg);
+			goto out;
+		}
 	if (input_load(&in, dir, n) != 0)
 		goto out;
 	/* interleaved, so drift (thermal, neighbours) hits all alike */
 	for (i = 0; i < reps; i++)
 		if (run_limit(ca, &in, &limit[i]) != 0 ||
 		    run_memory(ca, &in, &mem[i]) != 0 ||
-		    run_durable(ca, st, &in, &dur[i]) != 0)
+		    run_durable(ca, st, &in, &dur[i]) != 0 ||
+		    run_durable_mt(th, nth, &in, &dur2[i]) != 0)
 			goto out;
 	report("limit", limit, reps);
 	report("memory", mem, reps);
 	report("durable", dur, reps);
+	report("durableT", dur2, reps);
+	printf("threads %d\n", nth);
 	rc = 0;
 out:
 	input_free(&in);
+	for (t = 0; t < MAX_THREADS; t++) {
+		store_close(th[t].st);
+		ca_free(th[t].ca);
+	}
 	store_close(st);
 	free(ci);
 	ca_free(ca);
