@@ -8,13 +8,25 @@
 -- writes no WAL and holds the lock a moment (ca/ra.c, ra_wake). A wake-up
 -- lost to a crash between the two costs at most ca-serve's one-second
 -- sweep. Requests that become `approved` (an officer's decision, at
--- human pace) or go back to `submitted` still notify from here.
+-- human pace) or go back to `submitted` still notify from here; the
+-- trigger's WHEN clause spares every other insert and update (each issue
+-- and denial) the call.
+--
+-- The publisher reads no payload, only the wake-up, so publish jobs now
+-- notify once per statement: ca-serve's batch of 64 jobs is one
+-- notification, not 64 calls and 64 queue entries.
 
-CREATE OR REPLACE FUNCTION requests_notify() RETURNS trigger
+DROP TRIGGER requests_notify ON requests;
+CREATE TRIGGER requests_notify AFTER UPDATE OF state ON requests
+	FOR EACH ROW WHEN (NEW.state IN ('submitted', 'approved'))
+	EXECUTE FUNCTION requests_notify();
+
+DROP TRIGGER publish_jobs_notify ON publish_jobs;
+CREATE FUNCTION publish_jobs_notify_once() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-	IF TG_OP = 'UPDATE' AND NEW.state IN ('submitted', 'approved') THEN
-		PERFORM pg_notify('signet_request', NEW.id::text);
-	END IF;
+	PERFORM pg_notify('signet_publish', '');
 	RETURN NULL;
 END $$;
+CREATE TRIGGER publish_jobs_notify AFTER INSERT ON publish_jobs
+	FOR EACH STATEMENT EXECUTE FUNCTION publish_jobs_notify_once();
