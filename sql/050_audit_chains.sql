@@ -75,9 +75,9 @@ BEGIN
 	END IF;
 	s := nextval('audit_log_seq');
 	at := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
-	-- audit_field() (sql/009) written out: a SQL function called from
-	-- plpgsql is parsed again at every call, which cost a fifth of an
-	-- issuing transaction's time in the database
+	-- sql/009's audit_field() written out (and dropped below): a SQL
+	-- function called from plpgsql is parsed again at every call, which
+	-- cost a fifth of an issuing transaction's time in the database
 	a := convert_to(coalesce(p_actor, ''), 'UTF8');
 	b := convert_to(coalesce(p_action, ''), 'UTF8');
 	u := convert_to(coalesce(p_subject, ''), 'UTF8');
@@ -93,6 +93,9 @@ BEGIN
 	        int4send(octet_length(d)) || d));
 	RETURN s;
 END $$;
+
+-- audit_append was audit_field's only caller
+DROP FUNCTION audit_field(text);
 
 -- For appending n records at once (ca/audit.c, audit_append_buf): the
 -- chain, its head's hash, the database's clock and n rising seq values,
