@@ -425,11 +425,17 @@ store_req_decide(struct store *s, int64_t id, const char *state,
 	return 0;
 }
 
+/*
+ * One index probe per request for each fact. The key test is a scalar
+ * subquery with LIMIT, not EXISTS: for EXISTS the planner may choose a
+ * hashed subplan, which reads every certificate once per batch, and it
+ * does so for the generic plan of a table it last saw small.
+ */
 static const char SQL_FACTS_MANY[] =
     "SELECT lower(u.email), (SELECT count(*) FROM certificates c WHERE "
     "lower(c.email) = lower(u.email) AND c.profile = u.profile AND "
-    "c.revoked_at IS NULL AND c.not_after > now()), EXISTS (SELECT 1 "
-    "FROM certificates c WHERE c.spki_sha256 = u.spki) "
+    "c.revoked_at IS NULL AND c.not_after > now()), (SELECT true "
+    "FROM certificates c WHERE c.spki_sha256 = u.spki LIMIT 1) IS NOT NULL "
     "FROM unnest($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY "
     "AS u(email, profile, spki, i) ORDER BY u.i";
 
