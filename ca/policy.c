@@ -4,6 +4,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,9 @@ struct policy {
 	void				*ctx;
 	int				 ctx_live;	/* init succeeded */
 	char				*path;
+	/* the ABI promises decide one thread at a time; ca-serve's lanes
+	 * share one module */
+	pthread_mutex_t			 decide_lock;
 };
 
 /* The keys of one INI section, collected for the module's init. */
@@ -138,6 +142,7 @@ policy_load(const char *so_path, const char *conf_path, const char *section,
 		err_set(e, "out of memory");
 		goto out;
 	}
+	pthread_mutex_init(&p->decide_lock, NULL);
 	/* A name without '/' would make dlopen search the system's library
 	 * path: a module is always a file named by the configuration. */
 	len = strlen(so_path) + 3;
@@ -211,6 +216,7 @@ policy_free(struct policy *p)
 	if (p->dl != NULL)
 		dlclose(p->dl);
 	free(p->path);
+	pthread_mutex_destroy(&p->decide_lock);
 	free(p);
 }
 
@@ -326,6 +332,7 @@ policy_decide(struct policy *p, const struct policy_limits *lim,
 	const char		*name = p->mod->name;
 	unsigned		 max_days, def_days;
 	char			 why[200];
+	int			 rc;
 
 	max_days = lim->max_days;
 	if (max_days == 0 || max_days > POLICY_BR_MAX_DAYS)
@@ -340,7 +347,10 @@ policy_decide(struct policy *p, const struct policy_limits *lim,
 		return err_set(e, "the request names no profile");
 
 	memset(out, 0, sizeof(*out));
-	if (p->mod->decide(p->ctx, &r, out) != 0) {
+	pthread_mutex_lock(&p->decide_lock);
+	rc = p->mod->decide(p->ctx, &r, out);
+	pthread_mutex_unlock(&p->decide_lock);
+	if (rc != 0) {
 		out->reason[sizeof(out->reason) - 1] = '\0';
 		return err_set(e, "policy module %s could not decide: %s",
 		    name, out->reason[0] != '\0' ? out->reason :

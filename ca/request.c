@@ -3,7 +3,6 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +18,9 @@
 struct request_engine {
 	const struct config	*cfg;
 	struct ca		*ca;
-	struct ca		*helper;	/* signs beside ca; may be NULL */
+	/* ca-serve's lanes claim one at a time (request_engine_set_claim_lock);
+	 * NULL: the only one */
+	pthread_mutex_t		*claim_lock;
 	struct policy		*pol;
 	struct store		*st;
 	struct policy_limits	 lim;
@@ -73,9 +74,23 @@ request_engine_free(struct request_engine *re)
 }
 
 void
-request_engine_set_helper(struct request_engine *re, struct ca *helper)
+request_engine_set_claim_lock(struct request_engine *re, pthread_mutex_t *m)
 {
-	re->helper = helper;
+	re->claim_lock = m;
+}
+
+static void
+claim_begin(struct request_engine *re)
+{
+	if (re->claim_lock != NULL)
+		pthread_mutex_lock(re->claim_lock);
+}
+
+static void
+claim_end(struct request_engine *re)
+{
+	if (re->claim_lock != NULL)
+		pthread_mutex_unlock(re->claim_lock);
 }
 
 /*
@@ -83,9 +98,11 @@ request_engine_set_helper(struct request_engine *re, struct ca *helper)
  * set, so that the database sees a few statements per set rather than
  * several per request: the keys are read and the certificate store asked
  * once (store_req_cert_facts_many); every group is decided; the
- * certificates are signed (on two threads when a helper CA handle is
- * set); rows, audit records, publish jobs and the requests' new states
- * are written (ca_store_tx, store_req_decide_many).
+ * certificates are signed; rows, audit records, publish jobs and the
+ * requests' new states are written (ca_store_tx, store_req_decide_many).
+ * ca-serve runs several engines at once (its lanes): their sets share no
+ * request, and the facts of a mailbox or key are read under a lock held
+ * to the commit, so each set sees the certificates of those before it.
  */
 
 /* One request of a claimed set. */
@@ -397,77 +414,18 @@ decide_group(struct request_engine *re, struct item *it, size_t first,
 }
 
 /* One thread's share of the signing: jobs taken in turn from *next. */
-struct signing {
-	struct ca_job	*jobs;
-	size_t		 n;
-	size_t		 next;		/* atomic */
-	int		*rc;
-	struct err	*errs;
-};
-
-struct signer {
-	struct signing	*w;
-	struct ca	*ca;
-};
-
-static void *
-sign_jobs(void *arg)
-{
-	struct signer	*s = arg;
-	size_t		 i;
-
-	while ((i = __atomic_fetch_add(&s->w->next, 1, __ATOMIC_RELAXED)) <
-	    s->w->n)
-		s->w->rc[i] = ca_sign(s->ca, &s->w->jobs[i], &s->w->errs[i]);
-	return NULL;
-}
-
-/* Signs every job: with the helper CA handle on a second thread too. */
+/* Signs every job. */
 static int
 sign_all(struct request_engine *re, struct ca_job *jobs, size_t n,
     struct err *e)
 {
-	struct signing	 w;
-	struct signer	 mine, other;
-	pthread_t	 th;
-	sigset_t	 all, old;
-	size_t		 i;
-	int		 threaded = 0, rc = -1;
+	size_t	i;
 
-	if (n == 0)
-		return 0;
-	memset(&w, 0, sizeof(w));
-	w.jobs = jobs;
-	w.n = n;
-	if ((w.rc = calloc(n, sizeof(*w.rc))) == NULL ||
-	    (w.errs = calloc(n, sizeof(*w.errs))) == NULL) {
-		err_set(e, "out of memory");
-		goto out;
-	}
-	mine.w = other.w = &w;
-	mine.ca = re->ca;
-	other.ca = re->helper;
-	if (re->helper != NULL && n > 1) {
-		/* signals stay with the calling thread */
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		threaded = pthread_create(&th, NULL, sign_jobs, &other) == 0;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	}
-	sign_jobs(&mine);
-	if (threaded)
-		pthread_join(th, NULL);
 	for (i = 0; i < n; i++)
-		if (w.rc[i] != 0) {
-			err_set(e, "request %" PRId64 ": %s",
-			    jobs[i].request_id, w.errs[i].msg);
-			goto out;
-		}
-	rc = 0;
-out:
-	free(w.rc);
-	free(w.errs);
-	return rc;
+		if (ca_sign(re->ca, &jobs[i], e) != 0)
+			return err_wrap(e, "request %" PRId64,
+			    jobs[i].request_id);
+	return 0;
 }
 
 /* The certificates of every ISSUE item, signed. */
@@ -726,8 +684,14 @@ work_one(struct request_engine *re, int64_t id, struct request_counts *c,
 	memset(&set, 0, sizeof(set));
 	if (store_begin(re->st, e) != 0)
 		return -1;
-	if (store_req_claim_one(re->st, id, &set, e) != 0)
+	claim_begin(re);
+	rc = store_req_claim_one(re->st, id, &set, e);
+	claim_end(re);
+	if (rc != 0) {
+		rc = -1;
 		goto fail;
+	}
+	rc = -1;
 	if (set.n == 0) {
 		store_rollback(re->st);
 		rc = 0;
@@ -790,10 +754,14 @@ request_work(struct request_engine *re, unsigned max,
 	memset(&set, 0, sizeof(set));
 	if (store_begin(re->st, e) != 0)
 		return -1;
-	if (store_req_claim(re->st, max, &set, e) != 0) {
+	claim_begin(re);
+	rc = store_req_claim(re->st, max, &set, e);
+	claim_end(re);
+	if (rc != 0) {
 		store_rollback(re->st);
 		return -1;
 	}
+	rc = -1;
 	if (set.n == 0) {
 		store_rollback(re->st);
 		rc = 0;

@@ -13,6 +13,7 @@
 #ifndef SIGNET_REQUEST_H
 #define SIGNET_REQUEST_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,12 +41,13 @@ struct request_engine *request_engine_new(const struct config *cfg,
 void		 request_engine_free(struct request_engine *);
 
 /*
- * A second handle on the CA (ca_dup) with which a helper thread signs
- * beside the engine's own, each batch shared between the two; NULL: sign
- * on the calling thread only. The engine does not own it.
+ * Several engines on one store of requests (ca-serve's lanes, each with
+ * its own connection) share m: a claim locks whole batch groups, and two
+ * claims running at once could each lock part of one group and wait for
+ * the other. The engine does not own m.
  */
-void		 request_engine_set_helper(struct request_engine *,
-		    struct ca *helper);
+void		 request_engine_set_claim_lock(struct request_engine *,
+		    pthread_mutex_t *m);
 
 struct request_counts {
 	size_t	issued, pending, denied, failed;

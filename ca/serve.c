@@ -49,16 +49,46 @@ struct revthread {
 	struct err		 err;		/* why, when dead */
 };
 
+/*
+ * Issuing lanes: one per core, up to SERVE_LANES. Lane 0 is the main
+ * thread, on the connection that holds the active lock and listens; each
+ * other lane is a thread with its own connection and CA handle. Every
+ * lane claims, decides, signs and writes sets of its own, so that one
+ * lane signs while another's set is in the database or waiting for its
+ * commit to reach the disk: one lane alone leaves a core idle for most
+ * of each set. The main thread wakes the others on each notification and
+ * each sweep. Lanes claim one at a time (request_engine_set_claim_lock)
+ * and read a mailbox's facts in turn (store_req_cert_facts_many).
+ */
+#define SERVE_LANES	4
+
+struct lane {
+	struct serve		*s;
+	struct ca		*ca;		/* lane 0: the serve's own */
+	struct store		*st;
+	struct request_engine	*re;
+	pthread_t		 th;
+	int			 started;
+	volatile int		 dead;		/* atomic: its drain failed */
+	struct err		 err;		/* why, when dead */
+};
+
 struct serve {
 	const struct config	*cfg;
 	const struct serve_opts	*o;
 	struct policy		*pol;
 	struct ca		*ca;
-	struct ca		*helper;	/* the second signing thread's */
 	struct store		*st;
 	struct request_engine	*re;
 	struct revsvc		*rs;		/* --once: run inline */
 	struct revthread	 rt;
+	struct lane		 lanes[SERVE_LANES];
+	int			 nlanes;
+	pthread_mutex_t		 mu_claim;	/* one lane claims at a time */
+	pthread_mutex_t		 mu;		/* guards what follows */
+	pthread_cond_t		 kick;		/* kicks changed or halt set */
+	unsigned long		 kicks;
+	int			 halt;
 	struct request_counts	 total;
 	time_t			 last_log;
 };
@@ -88,9 +118,10 @@ engine_log(void *arg, const char *msg)
 }
 
 static int
-stopping(const struct serve *s)
+stopping(struct serve *s)
 {
-	return s->o->stop != NULL && *s->o->stop;
+	return (s->o->stop != NULL && *s->o->stop) ||
+	    __atomic_load_n(&s->halt, __ATOMIC_ACQUIRE);
 }
 
 int
@@ -164,40 +195,192 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);	/* a signal ends it early: that is wanted */
 }
 
+/* Adds a lane's counts; logs the totals at most every SERVE_LOG_S, or
+ * now when forced. */
 static void
 progress(struct serve *s, const struct request_counts *c, int force)
 {
-	time_t	now = time(NULL);
+	struct request_counts	t;
+	time_t			now = time(NULL);
 
+	pthread_mutex_lock(&s->mu);
 	s->total.issued += c->issued;
 	s->total.pending += c->pending;
 	s->total.denied += c->denied;
 	s->total.failed += c->failed;
-	if (!force && now - s->last_log < SERVE_LOG_S)
+	t = s->total;
+	if ((!force && now - s->last_log < SERVE_LOG_S) ||
+	    t.issued + t.pending + t.denied + t.failed == 0) {
+		pthread_mutex_unlock(&s->mu);
 		return;
-	if (s->total.issued + s->total.pending + s->total.denied +
-	    s->total.failed == 0)
-		return;
-	slog(s, "issued %zu, pending %zu, denied %zu, failed %zu",
-	    s->total.issued, s->total.pending, s->total.denied,
-	    s->total.failed);
+	}
 	memset(&s->total, 0, sizeof(s->total));
 	s->last_log = now;
+	pthread_mutex_unlock(&s->mu);
+	slog(s, "issued %zu, pending %zu, denied %zu, failed %zu",
+	    t.issued, t.pending, t.denied, t.failed);
 }
 
 /* Works through everything waiting, one transaction per batch. */
 static int
-drain(struct serve *s, struct err *e)
+drain(struct serve *s, struct request_engine *re, struct err *e)
 {
 	struct request_counts	c;
 	unsigned		batch = s->o->batch ? s->o->batch : SERVE_BATCH;
 
 	do {
-		if (request_work(s->re, batch, &c, e) != 0)
+		if (request_work(re, batch, &c, e) != 0)
 			return -1;
 		progress(s, &c, 0);
 	} while (c.issued + c.pending + c.denied + c.failed > 0 &&
 	    !stopping(s));
+	return 0;
+}
+
+static void *
+lane_main(void *arg)
+{
+	struct lane	*l = arg;
+	struct serve	*s = l->s;
+	unsigned long	 seen = 0;
+	int		 halt;
+
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		while (s->kicks == seen && !s->halt)
+			pthread_cond_wait(&s->kick, &s->mu);
+		seen = s->kicks;
+		halt = s->halt;
+		pthread_mutex_unlock(&s->mu);
+		if (halt)
+			break;
+		if (drain(s, l->re, &l->err) != 0) {
+			__atomic_store_n(&l->dead, 1, __ATOMIC_RELEASE);
+			break;
+		}
+		if (s->o->once)
+			break;
+	}
+	return NULL;
+}
+
+/* Wakes the other lanes to drain. */
+static void
+lanes_kick(struct serve *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->kicks++;
+	pthread_cond_broadcast(&s->kick);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* The first lane that failed, or NULL. */
+static struct lane *
+lanes_dead(struct serve *s)
+{
+	int	i;
+
+	for (i = 1; i < s->nlanes; i++)
+		if (__atomic_load_n(&s->lanes[i].dead, __ATOMIC_ACQUIRE))
+			return &s->lanes[i];
+	return NULL;
+}
+
+/* One lane per core, at most SERVE_LANES; SIGNET_SERVE_LANES overrides
+ * (1 .. SERVE_LANES), for benchmarks and tests. */
+static int
+lanes_wanted(void)
+{
+	const char	*v = getenv("SIGNET_SERVE_LANES");
+	long		 n;
+
+	n = v != NULL && *v != '\0' ? strtol(v, NULL, 10) :
+	    sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	return n > SERVE_LANES ? SERVE_LANES : (int)n;
+}
+
+/* Lanes 1 .. n-1: a CA handle, a connection and an engine each. */
+static int
+lanes_start(struct serve *s, const char *conninfo, int n, struct err *e)
+{
+	struct lane	*l;
+	sigset_t	 all, old;
+	int		 rc;
+
+	s->lanes[0].s = s;
+	s->lanes[0].ca = s->ca;
+	s->lanes[0].st = s->st;
+	s->lanes[0].re = s->re;
+	s->nlanes = 1;
+	if (n < 2)
+		return 0;
+	request_engine_set_claim_lock(s->re, &s->mu_claim);
+	for (; s->nlanes < n; s->nlanes++) {
+		l = &s->lanes[s->nlanes];
+		l->s = s;
+		if ((l->ca = ca_dup(s->ca, e)) == NULL)
+			return err_wrap(e, "loading the CA for lane %d",
+			    s->nlanes);
+		if ((l->st = store_open(conninfo, e)) == NULL)
+			return -1;
+		if ((l->re = request_engine_new(s->cfg, l->ca, s->pol, l->st,
+		    engine_log, s, e)) == NULL)
+			return -1;
+		request_engine_set_claim_lock(l->re, &s->mu_claim);
+		/* signals (SIGTERM) stay with the main thread */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		rc = pthread_create(&l->th, NULL, lane_main, l);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc != 0)
+			return err_set(e, "starting issuing lane %d: %s",
+			    s->nlanes, strerror(rc));
+		l->started = 1;
+	}
+	return 0;
+}
+
+/* Lets every lane finish the set in hand, then frees the lanes. */
+static void
+lanes_stop(struct serve *s)
+{
+	struct lane	*l;
+	int		 i;
+
+	pthread_mutex_lock(&s->mu);
+	s->halt = 1;
+	pthread_cond_broadcast(&s->kick);
+	pthread_mutex_unlock(&s->mu);
+	for (i = 1; i < SERVE_LANES; i++) {
+		l = &s->lanes[i];
+		if (l->started)
+			pthread_join(l->th, NULL);
+		request_engine_free(l->re);
+		store_close(l->st);
+		ca_free(l->ca);
+		memset(l, 0, sizeof(*l));
+	}
+}
+
+/* --once: waits for the other lanes' one drain. */
+static int
+lanes_join(struct serve *s, struct err *e)
+{
+	struct lane	*l;
+	int		 i;
+
+	for (i = 1; i < s->nlanes; i++) {
+		l = &s->lanes[i];
+		if (l->started)
+			pthread_join(l->th, NULL);
+		l->started = 0;
+	}
+	if ((l = lanes_dead(s)) != NULL) {
+		*e = l->err;
+		return -1;
+	}
 	return 0;
 }
 
@@ -337,17 +520,26 @@ rev_stop(struct serve *s)
 static int
 serve_loop(struct serve *s, struct err *e)
 {
+	struct lane	*l;
+
 	for (;;) {
-		if (drain(s, e) != 0)
+		lanes_kick(s);
+		if (drain(s, s->re, e) != 0)
 			return -1;
 		if (s->o->once) {
-			if (rev_tick(s, s->rs, s->st, e) != 0)
+			if (lanes_join(s, e) != 0 ||
+			    rev_tick(s, s->rs, s->st, e) != 0)
 				return -1;
 			break;
 		}
 		if (__atomic_load_n(&s->rt.dead, __ATOMIC_ACQUIRE)) {
 			*e = s->rt.err;
 			return err_wrap(e, "revocation service");
+		}
+		if ((l = lanes_dead(s)) != NULL) {
+			*e = l->err;
+			return err_wrap(e, "issuing lane %d", (int)(l -
+			    s->lanes));
 		}
 		if (stopping(s))
 			break;
@@ -368,6 +560,9 @@ serve_run(const struct config *cfg, const struct serve_opts *o, struct err *e)
 	int		 rc = -1, r, said = 0;
 
 	memset(&s, 0, sizeof(s));
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_mutex_init(&s.mu_claim, NULL);
+	pthread_cond_init(&s.kick, NULL);
 	s.rt.wake[0] = s.rt.wake[1] = -1;
 	s.cfg = cfg;
 	s.o = o;
@@ -412,14 +607,8 @@ serve_run(const struct config *cfg, const struct serve_opts *o, struct err *e)
 	if ((s.re = request_engine_new(cfg, s.ca, s.pol, s.st, engine_log, &s,
 	    e)) == NULL)
 		goto out;
-	/* a second core signs half of each batch */
-	if (sysconf(_SC_NPROCESSORS_ONLN) > 1) {
-		if ((s.helper = ca_dup(s.ca, e)) == NULL) {
-			err_wrap(e, "loading the CA for a second thread");
-			goto out;
-		}
-		request_engine_set_helper(s.re, s.helper);
-	}
+	if (lanes_start(&s, ci, lanes_wanted(), e) != 0)
+		goto out;
 	if (o->once) {
 		if ((s.rs = revsvc_new(s.ca, s.st, e)) == NULL) {
 			err_wrap(e, "starting the revocation service");
@@ -433,13 +622,16 @@ serve_run(const struct config *cfg, const struct serve_opts *o, struct err *e)
 	    cfg->ca_name);
 	rc = serve_loop(&s, e);
 out:
+	lanes_stop(&s);
 	rev_stop(&s);
 	revsvc_free(s.rs);
 	request_engine_free(s.re);
 	store_close(s.st);	/* closing the connection frees the lock */
-	ca_free(s.helper);
 	ca_free(s.ca);
 	policy_free(s.pol);
+	pthread_cond_destroy(&s.kick);
+	pthread_mutex_destroy(&s.mu_claim);
+	pthread_mutex_destroy(&s.mu);
 	free(ci);
 	free(path);
 	return rc;

@@ -287,19 +287,122 @@ store_req_insert(struct store *s, const struct req_row *r, int64_t *id,
 	return 0;
 }
 
-/* The inner query skips rows another transaction holds (an officer
- * mid-update); the outer one waits for a batch's other members, so a pair
- * is never split. A failed request backs off 5 s per attempt. */
+static const char SQL_REQ_INSERT_MANY[] =
+    "INSERT INTO requests (source, via_ra, requester, requester_mail, "
+    "authenticated, account_disabled, on_behalf, groups, email, "
+    "display_name, profile, days, csr, key_escrow, key_pickup) "
+    "SELECT so, vr, rq, rm, au, ad, ob, string_to_array(g, E'\\x1f'), em, "
+    "dn, pr, d, c, ke, kp FROM unnest($1::text[], $2::bool[], $3::text[], "
+    "$4::text[], $5::bool[], $6::bool[], $7::bool[], $8::text[], "
+    "$9::text[], $10::text[], $11::text[], $12::int[], $13::bytea[], "
+    "$14::bytea[], $15::bytea[]) WITH ORDINALITY AS u(so, vr, rq, rm, au, "
+    "ad, ob, g, em, dn, pr, d, c, ke, kp, i) ORDER BY i RETURNING id";
+
+#define INSERT_MANY_COLS	15
+
+int
+store_req_insert_many(struct store *s, const struct req_row *rows, size_t n,
+    int64_t *ids, struct err *e)
+{
+	struct store_arr	 a[INSERT_MANY_COLS];
+	const struct req_row	*r;
+	const char		*v[INSERT_MANY_COLS];
+	char			*groups;
+	PGresult		*res = NULL;
+	size_t			 i, k;
+	int			 rc = -1;
+
+	if (n == 0)
+		return 0;
+	for (k = 0; k < INSERT_MANY_COLS; k++)
+		store_arr_init(&a[k]);
+	for (i = 0; i < n; i++) {
+		r = &rows[i];
+		if (r->batch_id != 0) {
+			err_set(e, "a batch member is inserted alone");
+			goto out;
+		}
+		for (k = 0; k < r->ngroups; k++)
+			if (strchr(r->groups[k], GROUP_SEP[0]) != NULL) {
+				err_set(e, "a group name contains a control "
+				    "character");
+				goto out;
+			}
+		if ((groups = join_groups(r->groups, r->ngroups)) == NULL) {
+			err_set(e, "out of memory");
+			goto out;
+		}
+		store_arr_text(&a[0], r->source);
+		store_arr_text(&a[1], r->via_ra ? "t" : "f");
+		store_arr_text(&a[2], r->requester);
+		store_arr_text(&a[3], r->requester_mail);
+		store_arr_text(&a[4], r->authenticated ? "t" : "f");
+		store_arr_text(&a[5], r->account_disabled ? "t" : "f");
+		store_arr_text(&a[6], r->on_behalf ? "t" : "f");
+		store_arr_text(&a[7], groups);
+		free(groups);
+		store_arr_text(&a[8], r->email);
+		store_arr_text(&a[9], r->display_name);
+		store_arr_text(&a[10], r->profile);
+		store_arr_int(&a[11], r->days);
+		store_arr_bytea(&a[12], r->csr, r->csr_len);
+		if (r->key_escrow != NULL)
+			store_arr_bytea(&a[13], r->key_escrow,
+			    r->key_escrow_len);
+		else
+			store_arr_text(&a[13], NULL);
+		if (r->key_pickup != NULL)
+			store_arr_bytea(&a[14], r->key_pickup,
+			    r->key_pickup_len);
+		else
+			store_arr_text(&a[14], NULL);
+	}
+	for (k = 0; k < INSERT_MANY_COLS; k++)
+		if ((v[k] = store_arr_str(&a[k])) == NULL) {
+			err_set(e, "out of memory");
+			goto out;
+		}
+	if ((res = store_execp(s, SQL_REQ_INSERT_MANY, INSERT_MANY_COLS, v,
+	    NULL, NULL, e)) == NULL)
+		goto out;
+	if ((size_t)PQntuples(res) != n) {
+		err_set(e, "database: %d ids for %zu requests",
+		    PQntuples(res), n);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		ids[i] = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+	rc = 0;
+out:
+	PQclear(res);
+	for (k = 0; k < INSERT_MANY_COLS; k++)
+		store_arr_free(&a[k]);
+	return rc;
+}
+
+/*
+ * A claim's inner query (w) skips rows another transaction holds (an
+ * officer mid-update, another lane); CLAIM_GROUPS then waits for the
+ * claimed rows' batch members, so a pair is never split, and returns
+ * them all, locked, in group order. A failed request backs off 5 s per
+ * attempt. Each group's members are found by an index probe of its own
+ * (LATERAL ... OFFSET 0 keeps it a nested loop): as a join, the generic
+ * plan of a table last analysed small was a hash join over every request
+ * ever made, on every claim.
+ */
+#define CLAIM_GROUPS \
+    "SELECT " REQ_COLS " FROM requests WHERE id = ANY (ARRAY (" \
+    "SELECT id FROM w UNION SELECT x.id FROM w, LATERAL (" \
+    "SELECT b.id FROM requests b WHERE b.batch_id = w.g OFFSET 0) x)) " \
+    "ORDER BY coalesce(batch_id, id), id FOR UPDATE"
+
 static const char SQL_CLAIM[] =
     "WITH w AS (SELECT id, coalesce(batch_id, id) AS g "
     "FROM requests WHERE state IN ('submitted', 'approved') AND "
     "(attempts = 0 OR updated_at < now() - "
     "make_interval(secs => 5 * attempts)) "
     "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) "
-    "SELECT " REQ_COLS " FROM requests WHERE id = ANY (ARRAY ("
-    "SELECT id FROM w UNION SELECT b.id FROM requests b "
-    "WHERE b.batch_id IN (SELECT g FROM w))) "
-    "ORDER BY coalesce(batch_id, id), id FOR UPDATE";
+    CLAIM_GROUPS;
 
 int
 store_req_claim(struct store *s, unsigned limit, struct store_req_set *out,
@@ -330,11 +433,7 @@ store_req_claim_one(struct store *s, int64_t id, struct store_req_set *out,
 	r = rq(s, "WITH w AS (SELECT id, coalesce(batch_id, id) AS g "
 	    "FROM requests WHERE id = $1 AND state IN ('submitted', "
 	    "'approved') FOR UPDATE SKIP LOCKED) "
-	    "SELECT " REQ_COLS " FROM requests WHERE id = ANY (ARRAY ("
-	    "SELECT id FROM w UNION SELECT b.id FROM requests b "
-	    "WHERE b.batch_id IN (SELECT g FROM w))) "
-	    "ORDER BY coalesce(batch_id, id), id FOR UPDATE", 1, v, NULL,
-	    NULL, e);
+	    CLAIM_GROUPS, 1, v, NULL, NULL, e);
 	if (r == NULL)
 		return -1;
 	return fill_set(r, out, e);
@@ -431,6 +530,24 @@ store_req_decide(struct store *s, int64_t id, const char *state,
  * hashed subplan, which reads every certificate once per batch, and it
  * does so for the generic plan of a table it last saw small.
  */
+/*
+ * Transaction-level advisory locks on every mailbox and key of a set, in
+ * one sorted pass so that two sets wait for each other in one order only.
+ * Two ca-serve lanes deciding sets that share a mailbox or a key would
+ * each count without the other's certificates; with these held to the
+ * commit, the second reads its facts after the first has committed.
+ * Keys: class 1397048913 ("SGNQ") for mailboxes as the count folds them,
+ * 1397048914 for SHA-256 SPKI digests; the two-key advisory space is
+ * apart from the one-key space of the other ca-serve locks.
+ */
+static const char SQL_FACTS_LOCK[] =
+    "SELECT count(pg_advisory_xact_lock(k.c, k.h)) FROM ("
+    "SELECT DISTINCT c, h FROM ("
+    "SELECT 1397048913 AS c, hashtext(lower(m)) AS h "
+    "FROM unnest($1::text[]) m UNION ALL "
+    "SELECT 1397048914, hashtext(encode(s, 'hex')) "
+    "FROM unnest($2::bytea[]) s) u ORDER BY c, h OFFSET 0) k";
+
 static const char SQL_FACTS_MANY[] =
     "SELECT lower(u.email), (SELECT count(*) FROM certificates c WHERE "
     "lower(c.email) = lower(u.email) AND c.profile = u.profile AND "
@@ -445,7 +562,7 @@ store_req_cert_facts_many(struct store *s, size_t n,
     const uint8_t (*spki)[32], struct store_req_facts *out, struct err *e)
 {
 	struct store_arr	 a[3];
-	const char		*v[3];
+	const char		*v[3], *lv[2];
 	PGresult		*r = NULL;
 	size_t			 i;
 	int			 k, rc = -1;
@@ -465,6 +582,11 @@ store_req_cert_facts_many(struct store *s, size_t n,
 			err_set(e, "out of memory");
 			goto out;
 		}
+	lv[0] = v[0];
+	lv[1] = v[2];
+	if ((r = store_execp(s, SQL_FACTS_LOCK, 2, lv, NULL, NULL, e)) == NULL)
+		goto out;
+	PQclear(r);
 	if ((r = store_execp(s, SQL_FACTS_MANY, 3, v, NULL, NULL, e)) == NULL)
 		goto out;
 	if ((size_t)PQntuples(r) != n) {

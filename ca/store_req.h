@@ -66,6 +66,13 @@ int	store_req_insert(struct store *, const struct req_row *r, int64_t *id,
 	    struct err *e);
 
 /*
+ * Inserts n requests that belong to no batch (batch_id 0) in one
+ * statement, in order; ids[i] is rows[i]'s. Caller's transaction.
+ */
+int	store_req_insert_many(struct store *, const struct req_row *rows,
+	    size_t n, int64_t *ids, struct err *e);
+
+/*
  * Claims up to limit requests waiting for ca-serve (submitted or approved,
  * not backing off after a failure), oldest first, with FOR UPDATE SKIP
  * LOCKED, together with every member of their batches (in any state).
@@ -97,6 +104,9 @@ int	store_req_cert_facts(struct store *, const char *email,
  * The same for n requests in one query. out[i].mailbox is email[i] folded
  * by the database as the count folds it (lower()), so that a caller can
  * tell which requests share a mailbox; free with store_req_facts_free.
+ * First it locks every mailbox and key of the set to the end of the
+ * transaction, so that concurrent sets sharing one are decided in turn,
+ * each on facts that include the other's certificates.
  */
 struct store_req_facts {
 	unsigned	 valid_certs;
