@@ -37,15 +37,67 @@ struct ra_request {
 };
 
 /*
- * Checks the request (mailbox syntax, profile, CSR via csr_parse) and
- * inserts it as `submitted` with its audit record, inside the caller's
- * transaction; after the commit, the caller calls ra_wake. Requests that must be issued together (a signing and an
- * encryption certificate with key recovery on) are inserted in one
- * transaction with the same batch_id: pass 0 for the first and the first
- * one's id for the others.
+ * ra_submit_tx checks the request (ra_check) and inserts it as
+ * `submitted` with its audit record (ra_store_tx), inside the caller's
+ * transaction; after the commit, the caller calls ra_wake. Requests that
+ * must be issued together (a signing and an encryption certificate with
+ * key recovery on) are inserted in one transaction with the same
+ * batch_id: pass 0 for the first and the first one's id for the others.
+ *
+ * ra_check alone: the mailbox's syntax, the profile, the validity asked
+ * for and the whole CSR (csr_parse: its self-signature verified, its key
+ * checked); the parsed CSR, or NULL with the reason. No database.
+ * ra_store_tx alone: writes a request that ra_check passed, with that
+ * CSR; no check is repeated.
  */
+struct csr;
+struct csr	*ra_check(const struct ra_request *r, struct err *e);
+int	ra_store_tx(struct store *st, const char *actor,
+	    const struct ra_request *r, const struct csr *csr, int64_t *id,
+	    struct err *e);
 int	ra_submit_tx(struct store *st, const char *actor,
 	    const struct ra_request *r, int64_t *id, struct err *e);
+
+/*
+ * A request and its checked CSR for ra_store_many_tx and ra_queue; id is
+ * set when it is stored.
+ */
+struct ra_item {
+	const char		*actor;
+	const struct ra_request	*r;
+	const struct csr	*csr;	/* ra_check's */
+	int64_t			 id;
+};
+
+/*
+ * Stores n requests that ra_check passed, none of them in a batch, with
+ * their audit records, in three statements however many they are
+ * (store_req_insert_many, audit_append_buf). Caller's transaction.
+ */
+int	ra_store_many_tx(struct store *st, struct ra_item *it, size_t n,
+	    struct err *e);
+
+/*
+ * ra_queue: group commit for the submitting threads of one process (the
+ * enrolment site's task threads). A submitter checks its request on its
+ * own thread (ra_check), then joins the queue; if no other submitter is
+ * committing, it leads: it takes every submission waiting, its own too,
+ * stores them in one transaction (ra_store_many_tx) and wakes ca-serve.
+ * Submitters that arrive meanwhile wait and go together in the next
+ * commit. Each returns when its own request is committed, with its id,
+ * or with the reason it failed: when the group's transaction fails, each
+ * member is tried again alone. One connection per queue, opened at first
+ * use and again after it is lost.
+ */
+struct ra_queue;
+struct ra_queue	*ra_queue_new(const char *conninfo, struct err *e);
+void		 ra_queue_free(struct ra_queue *);
+int	ra_queue_submit(struct ra_queue *, const char *actor,
+	    const struct ra_request *r, int64_t *id, struct err *e);
+/* The same for a request that ra_check has passed (csr: its answer). */
+int	ra_queue_submit_checked(struct ra_queue *, const char *actor,
+	    const struct ra_request *r, const struct csr *csr, int64_t *id,
+	    struct err *e);
 
 /* The same, in a transaction of its own, and wakes ca-serve. */
 int	ra_submit(struct store *st, const char *actor, const struct ra_request *r,

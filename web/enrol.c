@@ -16,6 +16,7 @@
  * (kra_enrol_dual). "Make it for me" is then refused: a signing key must
  * never pass through the server.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,19 @@ csr_bytes(const char *text, u_int8_t **out, size_t *len)
 	return 0;
 }
 
+/* The worker's submission queue (group commit, ca/ra.h), made at the
+ * first enrolment; its task threads share it. */
+static struct ra_queue	*enrol_queue;
+static pthread_once_t	 enrol_queue_once = PTHREAD_ONCE_INIT;
+
+static void
+enrol_queue_make(void)
+{
+	struct err	e;
+
+	enrol_queue = ra_queue_new(web_cfg.db, &e);
+}
+
 static int
 enrol_task(struct kore_task *t)
 {
@@ -142,10 +156,10 @@ enrol_task(struct kore_task *t)
 	r.csr_len = st->csr_len;
 	r.key_pickup = p8;
 	r.key_pickup_len = p8_len;
-	if ((db = store_open(web_cfg.db, &st->err)) == NULL)
-		goto out;
 	snprintf(actor, sizeof(actor), "web:%s", p.uid);
 	if (st->dual) {
+		if ((db = store_open(web_cfg.db, &st->err)) == NULL)
+			goto out;
 		/* ca/kra.c: the encryption key made, sealed to the KRA and
 		 * encrypted for pickup; both requests in one batch */
 		if (kra_enrol_dual(db, actor, web_cfg.server_key_type, &r,
@@ -156,8 +170,14 @@ enrol_task(struct kore_task *t)
 		st->outcome = OUT_OK;
 		goto out;
 	}
-	if (ra_submit(db, actor, &r, &st->id, &st->err) != 0) {
-		/* ra_submit refuses what is wrong with the request itself. */
+	/* the worker's task threads commit their submissions together */
+	pthread_once(&enrol_queue_once, enrol_queue_make);
+	if (enrol_queue == NULL) {
+		err_set(&st->err, "out of memory");
+		goto out;
+	}
+	if (ra_queue_submit(enrol_queue, actor, &r, &st->id, &st->err) != 0) {
+		/* ra_check refuses what is wrong with the request itself. */
 		st->outcome = OUT_BAD;
 		goto out;
 	}

@@ -2,22 +2,32 @@
  * bench_serve: the load generator for tests/bench/bench_serve.sh and the
  * crash test in tests/integration/serve.bats.
  *
- *   bench_serve submit HOME COUNT [RATE [CONNECTIONS [GROUP]]]
+ *   bench_serve submit HOME COUNT [RATE [THREADS]]
  *	Makes COUNT fresh P-256 keys and CSRs with GnuTLS, then submits
- *	them through the registration authority (ra_submit_tx) as the
- *	enrolment site would: authenticated directory users via the RA,
- *	each for their own mailbox (user<N>-<pid>@<first allowed domain>).
- *	Without RATE, 500 requests per transaction (a backlog); with RATE,
- *	a steady load of RATE per second in all, from CONNECTIONS threads
- *	with a connection each (default 4): request i is due at i / RATE s,
- *	one request per transaction as the enrolment site submits -- or,
- *	with GROUP 1, each transaction takes every request due when it
- *	starts.
- *	Prints the seconds the submission took.
+ *	them through the registration authority as the enrolment site
+ *	would: authenticated directory users via the RA, each for their own
+ *	mailbox (user<N>-<pid>@<first allowed domain>).
+ *	Without RATE, 500 requests per transaction (ra_submit_tx: a
+ *	backlog). With RATE, a steady load of RATE per second in all from
+ *	THREADS threads (default 8), four to a queue, as a worker of the
+ *	enrolment site runs four task threads on one ra_queue: request i is
+ *	due at i / RATE s, and its thread submits it then and waits for its
+ *	commit (ra_queue_submit_checked: the group commit). The RA's checks
+ *	of every CSR (ra_check; its signature above all) are made before the
+ *	clock starts, as the CSRs are: the run measures from the submitted
+ *	row, and the submitters' own CPU stays off the machine under test.
+ *	Prints the seconds the submission took, and on stderr the
+ *	submitters' CPU time per request.
+ *   bench_serve queue-check HOME
+ *	For serve.bats: six threads submit at once through one ra_queue,
+ *	the fourth with a directory group whose name holds a control
+ *	character, which the database write refuses. Prints one line per
+ *	thread, in order: "ok ID" or "error MESSAGE".
  *   bench_serve sign HOME COUNT
  *	Loads the instance's CA and signs COUNT certificates in memory
  *	(cert_issue only, no database); prints certificates per second.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -32,6 +42,7 @@
 
 #include "ca.h"
 #include "config.h"
+#include "csr.h"
 #include "ra.h"
 #include "store.h"
 
@@ -41,6 +52,29 @@ now_s(void)
 	struct timespec	ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sleeps to the monotonic time t (seconds): no polling, so the load
+ * generator's own CPU stays off the machine under test. */
+static void
+sleep_until(double t)
+{
+	struct timespec	ts;
+
+	ts.tv_sec = (time_t)t;
+	ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+	    EINTR)
+		;
+}
+
+static double
+cpu_s(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -87,17 +121,18 @@ open_store(const struct config *cfg, struct err *e)
 struct load {
 	const struct config	*cfg;
 	gnutls_datum_t		*csr;
+	struct csr		**checked;	/* ra_check's, before the run */
 	long			 count;
 	double			 rate;		/* requests per second, all threads */
-	int			 conns;
-	int			 group;		/* several due requests per transaction */
+	int			 threads;
+	struct ra_queue		**queues;	/* one per four threads */
 	double			 t0;
 	char			 domain[128];
 };
 
 struct lane {
 	struct load	*l;
-	int		 k;		/* this thread takes requests k, k + conns, ... */
+	int		 k;		/* this thread takes requests k, k + threads, ... */
 	int		 rc;
 	pthread_t	 th;
 };
@@ -120,64 +155,37 @@ fill_request(struct ra_request *r, const struct load *l, long i, char *uid,
 	r->csr_len = l->csr[i].size;
 }
 
-/*
- * A steady load: request i is due at t0 + i / rate, submitted in a
- * transaction of its own and followed by ra_wake, as ra_submit does --
- * or, with group, together with every other request due when the
- * transaction starts. Each connection's transaction appends to an audit
- * chain of its own (sql/050_audit_chains.sql) and notifies only after its
- * commit (sql/051_request_wakeup.sql), so the connections' commits share
- * WAL flushes.
- */
+/* A steady load: request i is due at t0 + i / rate; its thread submits it
+ * then through its queue and waits for the commit. */
 static void *
 lane_main(void *arg)
 {
 	struct lane		*ln = arg;
 	struct load		*l = ln->l;
-	struct store		*st;
+	struct ra_queue		*q = l->queues[ln->k / 4];
 	struct ra_request	 r;
 	struct err		 e;
 	char			 email[128], uid[64];
-	double			 t;
 	int64_t			 id;
-	long			 i = ln->k;
+	long			 i;
 
 	ln->rc = 1;
-	if ((st = open_store(l->cfg, &e)) == NULL) {
-		fprintf(stderr, "bench_serve: %s\n", e.msg);
-		return NULL;
-	}
-	while (i < l->count) {
-		while ((t = now_s()) < l->t0 + (double)i / l->rate)
-			usleep(100);
-		if (store_begin(st, &e) != 0)
-			goto fail;
-		do {
-			fill_request(&r, l, i, uid, sizeof(uid), email,
-			    sizeof(email));
-			if (ra_submit_tx(st, "bench", &r, &id, &e) != 0) {
-				store_rollback(st);
-				goto fail;
-			}
-			i += l->conns;
-		} while (l->group && i < l->count &&
-		    l->t0 + (double)i / l->rate <= t);
-		if (store_commit(st, &e) != 0)
-			goto fail;
-		ra_wake(st);
+	for (i = ln->k; i < l->count; i += l->threads) {
+		sleep_until(l->t0 + (double)i / l->rate);
+		fill_request(&r, l, i, uid, sizeof(uid), email, sizeof(email));
+		if (ra_queue_submit_checked(q, "bench", &r, l->checked[i], &id,
+		    &e) != 0) {
+			fprintf(stderr, "bench_serve: request %ld: %s\n", i,
+			    e.msg);
+			return NULL;
+		}
 	}
 	ln->rc = 0;
-	goto out;
-fail:
-	fprintf(stderr, "bench_serve: request %ld: %s\n", i, e.msg);
-out:
-	store_close(st);
 	return NULL;
 }
 
 static int
-submit(const struct config *cfg, long count, double rate, int conns,
-    int group)
+submit(const struct config *cfg, long count, double rate, int threads)
 {
 	struct store	*st = NULL;
 	struct ra_request r;
@@ -185,19 +193,19 @@ submit(const struct config *cfg, long count, double rate, int conns,
 	struct lane	*lanes = NULL;
 	struct err	 e;
 	char		 email[128], uid[64];
-	double		 t0;
+	double		 t0, c0 = 0;
 	long		 i;
 	int64_t		 id;
-	int		 rc = 1, intx = 0, k;
+	char		*ci = NULL;
+	int		 rc = 1, intx = 0, k, nq = 0;
 
-	if (conns < 1)
-		conns = 1;
+	if (threads < 1)
+		threads = 1;
 	memset(&l, 0, sizeof(l));
 	l.cfg = cfg;
 	l.count = count;
 	l.rate = rate;
-	l.conns = conns;
-	l.group = group;
+	l.threads = threads;
 	snprintf(l.domain, sizeof(l.domain), "%.*s",
 	    (int)strcspn(cfg->allowed_domains, ", "), cfg->allowed_domains);
 	if ((l.csr = calloc((size_t)count, sizeof(*l.csr))) == NULL)
@@ -208,28 +216,56 @@ submit(const struct config *cfg, long count, double rate, int conns,
 			goto out;
 		}
 	if (rate > 0) {
-		if ((lanes = calloc((size_t)conns, sizeof(*lanes))) == NULL)
+		/* the RA's checks (the CSR's signature above all) before
+		 * the clock starts, as the CSRs are made before it: the run
+		 * measures from the submitted row */
+		if ((l.checked = calloc((size_t)count, sizeof(*l.checked))) ==
+		    NULL)
+			goto out;
+		for (i = 0; i < count; i++) {
+			fill_request(&r, &l, i, uid, sizeof(uid), email,
+			    sizeof(email));
+			if ((l.checked[i] = ra_check(&r, &e)) == NULL) {
+				fprintf(stderr, "bench_serve: request %ld: "
+				    "%s\n", i, e.msg);
+				goto out;
+			}
+		}
+		nq = (threads + 3) / 4;
+		if ((ci = config_conninfo(cfg)) == NULL ||
+		    (l.queues = calloc((size_t)nq, sizeof(*l.queues))) == NULL)
+			goto out;
+		for (k = 0; k < nq; k++)
+			if ((l.queues[k] = ra_queue_new(ci, &e)) == NULL) {
+				fprintf(stderr, "bench_serve: %s\n", e.msg);
+				goto out;
+			}
+		if ((lanes = calloc((size_t)threads, sizeof(*lanes))) == NULL)
 			goto out;
 		l.t0 = now_s() + 0.05;
-		for (k = 0; k < conns; k++) {
+		c0 = cpu_s();
+		for (k = 0; k < threads; k++) {
 			lanes[k].l = &l;
 			lanes[k].k = k;
 			if (pthread_create(&lanes[k].th, NULL, lane_main,
 			    &lanes[k]) != 0) {
 				fprintf(stderr, "bench_serve: no thread\n");
-				conns = k;
+				threads = k;
 				break;
 			}
 		}
 		rc = 0;
-		for (k = 0; k < conns; k++) {
+		for (k = 0; k < threads; k++) {
 			pthread_join(lanes[k].th, NULL);
 			rc |= lanes[k].rc;
 		}
-		if (rc == 0 && conns == l.conns)
-			printf("%.3f\n", now_s() - l.t0);
-		else
+		if (rc != 0 || threads != l.threads) {
 			rc = 1;
+			goto out;
+		}
+		printf("%.3f\n", now_s() - l.t0);
+		fprintf(stderr, "submitter cpu: %.3f ms per request\n",
+		    (cpu_s() - c0) * 1000 / (double)count);
 		goto out;
 	}
 	/* a backlog: 500 requests per transaction */
@@ -260,11 +296,103 @@ fail:
 	if (intx)
 		store_rollback(st);
 out:
-	for (i = 0; i < count; i++)
+	for (i = 0; i < count; i++) {
 		gnutls_free(l.csr[i].data);
+		if (l.checked != NULL)
+			csr_free(l.checked[i]);
+	}
+	free(l.checked);
 	free(l.csr);
+	for (k = 0; k < nq; k++)
+		ra_queue_free(l.queues[k]);
+	free(l.queues);
+	free(ci);
 	free(lanes);
 	store_close(st);
+	return rc;
+}
+
+/* queue-check: one thread of six */
+struct qc {
+	struct load		*l;
+	struct ra_queue		*q;
+	pthread_barrier_t	*go;
+	int			 k;
+	int64_t			 id;
+	struct err		 e;
+	int			 rc;
+	pthread_t		 th;
+};
+
+static void *
+qc_main(void *arg)
+{
+	struct qc		*c = arg;
+	struct ra_request	 r;
+	char			 email[128], uid[64];
+	const char		*bad[1] = { "smime\x1fusers" };
+
+	fill_request(&r, c->l, c->k, uid, sizeof(uid), email, sizeof(email));
+	if (c->k == 3) {
+		r.groups = bad;
+		r.ngroups = 1;
+	}
+	pthread_barrier_wait(c->go);
+	c->rc = ra_queue_submit(c->q, "bench", &r, &c->id, &c->e);
+	return NULL;
+}
+
+static int
+queue_check(const struct config *cfg)
+{
+	struct load		 l;
+	struct qc		 c[6];
+	struct ra_queue		*q = NULL;
+	pthread_barrier_t	 go;
+	struct err		 e;
+	char			*ci;
+	int			 k, n = 0, rc = 1;
+
+	memset(&l, 0, sizeof(l));
+	snprintf(l.domain, sizeof(l.domain), "%.*s",
+	    (int)strcspn(cfg->allowed_domains, ", "), cfg->allowed_domains);
+	if ((l.csr = calloc(6, sizeof(*l.csr))) == NULL)
+		return 1;
+	for (k = 0; k < 6; k++)
+		if (make_csr(&l.csr[k]) != 0)
+			goto out;
+	if ((ci = config_conninfo(cfg)) == NULL)
+		goto out;
+	q = ra_queue_new(ci, &e);
+	free(ci);
+	if (q == NULL)
+		goto out;
+	pthread_barrier_init(&go, NULL, 6);
+	for (k = 0; k < 6; k++) {
+		memset(&c[k], 0, sizeof(c[k]));
+		c[k].l = &l;
+		c[k].q = q;
+		c[k].go = &go;
+		c[k].k = k;
+		if (pthread_create(&c[k].th, NULL, qc_main, &c[k]) != 0)
+			abort();	/* the barrier would wait forever */
+	}
+	for (k = 0; k < 6; k++)
+		pthread_join(c[k].th, NULL);
+	pthread_barrier_destroy(&go);
+	for (k = 0; k < 6; k++) {
+		if (c[k].rc == 0)
+			printf("ok %" PRId64 "\n", c[k].id);
+		else
+			printf("error %s\n", c[k].e.msg);
+		n += c[k].rc == 0;
+	}
+	rc = n == 5 ? 0 : 1;
+out:
+	for (k = 0; k < 6; k++)
+		gnutls_free(l.csr[k].data);
+	free(l.csr);
+	ra_queue_free(q);
 	return rc;
 }
 
@@ -323,9 +451,21 @@ main(int argc, char **argv)
 	long		 count;
 	int		 rc;
 
+	if (argc == 3 && !strcmp(argv[1], "queue-check")) {
+		if (gnutls_global_init() < 0)
+			return 1;
+		if ((cfg = config_load(argv[2], &e)) == NULL) {
+			fprintf(stderr, "bench_serve: %s\n", e.msg);
+			return 1;
+		}
+		rc = queue_check(cfg);
+		config_free(cfg);
+		gnutls_global_deinit();
+		return rc;
+	}
 	if (argc < 4 || (strcmp(argv[1], "submit") && strcmp(argv[1], "sign"))) {
 		fprintf(stderr, "usage: bench_serve submit HOME COUNT [RATE "
-		    "[CONNECTIONS [GROUP]]] | sign HOME COUNT\n");
+		    "[THREADS]] | queue-check HOME | sign HOME COUNT\n");
 		return 2;
 	}
 	if ((count = strtol(argv[3], NULL, 10)) <= 0)
@@ -338,7 +478,7 @@ main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "submit"))
 		rc = submit(cfg, count, argc > 4 ? strtod(argv[4], NULL) : 0,
-		    argc > 5 ? atoi(argv[5]) : 4, argc > 6 ? atoi(argv[6]) : 0);
+		    argc > 5 ? atoi(argv[5]) : 8);
 	else
 		rc = sign(cfg, count);
 	config_free(cfg);

@@ -9,6 +9,7 @@ BENCH="$ROOT/build/rel/bench/bench_serve"
 setup_file() {
 	export H=$(new_home serve)
 	export H2=$(new_home crash)
+	export H3=$(new_home lanes)
 	export W="$BATS_FILE_TMPDIR"
 	sg "$H" setup --cn "Serve Test CA" --key ecdsa-p256 >/dev/null
 	# [policy] is the file's last section: members of smime-auto issue at
@@ -32,6 +33,7 @@ teardown_file() {
 	done
 	stop_home "$H"
 	stop_home "${H2:-}"
+	stop_home "${H3:-}"
 }
 
 sql() { psql_home "$H" "$1"; }
@@ -216,3 +218,69 @@ cert_of() {
 	[ "$status" -eq 0 ]
 	[ "$output" = "audit chain whole: $(q "SELECT count(*) FROM audit_log") records" ]
 }
+
+@test "two issuing lanes, one request per set: a mailbox's limit and a key's one certificate hold" {
+	sg "$H3" setup --cn "Lanes Test CA" --key ecdsa-p256 >/dev/null
+	printf 'auto_issue_groups = smime-auto\nmax_valid_per_mailbox = 2\nover_limit = deny\n' >>"$H3/signet.conf"
+	( umask 077; echo "admin-password-1" >"$W/adm3.pw" )
+	sg "$H3" operator add adm --role admin --password-file "$W/adm3.pw" >/dev/null
+	local i
+	make_csr ecdsa-p256 "$W/shared.csr"
+	# twelve keys for one mailbox, whose limit is two, in a row: the lanes
+	# claim neighbours
+	for i in $(seq 1 12); do
+		make_csr ecdsa-p256 "$W/dave$i.csr"
+		sg "$H3" request submit --operator adm --password-file "$W/adm3.pw" \
+			--csr "$W/dave$i.csr" --email dave@example.com --profile signing \
+			--via-ra --requester dave --groups smime-auto >/dev/null
+	done
+	# one key for twelve mailboxes: certified once
+	for i in $(seq 1 12); do
+		sg "$H3" request submit --operator adm --password-file "$W/adm3.pw" \
+			--csr "$W/shared.csr" --email "erin$i@example.com" --profile signing \
+			--via-ra --requester "erin$i" --groups smime-auto >/dev/null
+	done
+	# one request per transaction, so that the lanes decide them side by
+	# side: each must see the other's certificates before it counts
+	SIGNET_SERVE_LANES=2 run sg "$H3" ca-serve --once --batch 1
+	[ "$status" -eq 0 ]
+	q() { psql_home "$H3" "$1"; }
+	[ "$(q "SELECT count(*) FROM certificates WHERE email = 'dave@example.com'")" = 2 ]
+	[ "$(q "SELECT count(*) FROM requests WHERE email = 'dave@example.com' AND state = 'denied'")" = 10 ]
+	[ "$(q "SELECT count(DISTINCT spki_sha256) FROM certificates WHERE email LIKE 'erin%'")" = 1 ]
+	[ "$(q "SELECT count(*) FROM certificates WHERE email LIKE 'erin%'")" = 1 ]
+	[ "$(q "SELECT count(*) FROM requests WHERE email LIKE 'erin%' AND state = 'denied'")" = 11 ]
+	run sg "$H3" audit verify
+	[ "$status" -eq 0 ]
+}
+
+@test "the enrolment site's group commit: eight threads' submissions each stored once, with their records" {
+	local before
+	before=$(psql_home "$H3" "SELECT count(*) FROM requests")
+	# 400 requests at 4,000/s from eight threads on two queues: most
+	# commits carry several
+	run "$BENCH" submit "$H3" 400 4000 8
+	[ "$status" -eq 0 ]
+	q() { psql_home "$H3" "$1"; }
+	[ "$(q "SELECT count(*) FROM requests")" = $((before + 400)) ]
+	[ "$(q "SELECT count(DISTINCT email) FROM requests WHERE email LIKE 'user%'")" = 400 ]
+	[ "$(q "SELECT count(*) FROM audit_log WHERE action = 'request.submit' AND subject IN (SELECT 'request ' || id FROM requests WHERE email LIKE 'user%')")" = 400 ]
+	# fewer transactions than requests: they were grouped
+	[ "$(q "SELECT count(DISTINCT submitted_at) FROM requests WHERE email LIKE 'user%'")" -lt 400 ]
+	run sg "$H3" audit verify
+	[ "$status" -eq 0 ]
+	[ "$output" = "audit chain whole: $(q "SELECT count(*) FROM audit_log") records" ]
+}
+
+@test "a request the database refuses in a group commit fails alone; the others are stored" {
+	local before
+	before=$(psql_home "$H3" "SELECT count(*) FROM requests")
+	run "$BENCH" queue-check "$H3"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | grep -c '^ok ')" = 5 ]
+	[ "$(echo "$output" | sed -n 4p)" = "error a group name contains a control character" ]
+	[ "$(psql_home "$H3" "SELECT count(*) FROM requests")" = $((before + 5)) ]
+	run sg "$H3" audit verify
+	[ "$status" -eq 0 ]
+}
+
