@@ -20,6 +20,7 @@ struct store {
 	const char	*prepared[STORE_PREPARED_MAX];
 	unsigned	 nprepared;
 	int		 issuing;	/* store_issue_start .. _finish */
+	int		 publish_wake;	/* this transaction queued publish jobs */
 };
 
 static int
@@ -93,15 +94,51 @@ store_begin(struct store *s, struct err *e)
 	return cmd(s, "BEGIN", e);
 }
 
+static const char SQL_PUBLISH_WAKE[] =
+    "SELECT pg_notify('signet_publish', '')";
+
+/*
+ * Wakes the publisher (NOTIFY signet_publish) once publish jobs are
+ * committed, in a statement of its own: a NOTIFY inside the transaction
+ * would hold the database's notification lock through the commit's WAL
+ * flush, so that no two transactions that queue jobs -- ca-serve's
+ * lanes, issuing threads -- could share a flush (sql/053). Best effort:
+ * the publisher sweeps anyway.
+ */
+static void
+publish_wake(struct store *s)
+{
+	s->publish_wake = 0;
+	PQclear(PQexec(s->pg, SQL_PUBLISH_WAKE));
+}
+
+/* After a statement that queued publish jobs: wake the publisher now if
+ * it committed on its own, else after the transaction's commit. */
+static void
+publish_queued(struct store *s)
+{
+	if (PQtransactionStatus(s->pg) == PQTRANS_IDLE)
+		publish_wake(s);
+	else
+		s->publish_wake = 1;
+}
+
 int
 store_commit(struct store *s, struct err *e)
 {
-	return cmd(s, "COMMIT", e);
+	if (cmd(s, "COMMIT", e) != 0) {
+		s->publish_wake = 0;
+		return -1;
+	}
+	if (s->publish_wake)
+		publish_wake(s);
+	return 0;
 }
 
 void
 store_rollback(struct store *s)
 {
+	s->publish_wake = 0;
 	PQclear(PQexec(s->pg, "ROLLBACK"));
 }
 
@@ -472,6 +509,7 @@ store_publish_enqueue(struct store *s, const char *kind, const char *ref,
 	if (r == NULL)
 		return -1;
 	PQclear(r);
+	publish_queued(s);
 	return 0;
 }
 
@@ -791,6 +829,7 @@ store_publish_enqueue_many(struct store *s, const char *kind,
 	    NULL)
 		goto out;
 	PQclear(r);
+	publish_queued(s);
 	rc = 0;
 out:
 	arrs_free(a, 2);
@@ -1051,9 +1090,10 @@ store_issue_abort(struct store *s)
 int
 store_issue_finish(struct store *s, const struct cert_row *c, struct err *e)
 {
-	/* BEGIN, audit, publish, row, COMMIT */
-	static const char *const what[5] = { "BEGIN", "the audit record",
-	    "the publish job", "the certificate row", "COMMIT" };
+	/* BEGIN, audit, publish, row, COMMIT, wake */
+	static const char *const what[6] = { "BEGIN", "the audit record",
+	    "the publish job", "the certificate row", "COMMIT",
+	    "waking the publisher" };
 	struct cert_params	 p;
 	PGresult		*r;
 	const char		*state, *cons;
@@ -1067,13 +1107,16 @@ store_issue_finish(struct store *s, const struct cert_row *c, struct err *e)
 		pipeline_abandon(s);
 		return -1;
 	}
+	/* the publisher's wake-up after the commit, in the same round trip
+	 * (publish_wake) */
 	if (PQsendQueryParams(s->pg, SQL_COMMIT, 0, NULL, NULL, NULL, NULL,
-	    0) != 1 || PQpipelineSync(s->pg) != 1) {
+	    0) != 1 || PQsendQueryParams(s->pg, SQL_PUBLISH_WAKE, 0, NULL,
+	    NULL, NULL, NULL, 0) != 1 || PQpipelineSync(s->pg) != 1) {
 		pgerr(s, e, "database");
 		pipeline_abandon(s);
 		return -1;
 	}
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < 6; i++) {
 		while ((r = PQgetResult(s->pg)) != NULL) {
 			switch (PQresultStatus(r)) {
 			case PGRES_COMMAND_OK:
@@ -1088,7 +1131,8 @@ store_issue_finish(struct store *s, const struct cert_row *c, struct err *e)
 			case PGRES_PIPELINE_ABORTED:
 				break;
 			default:
-				if (failed >= 0)
+				/* committed already: the publisher sweeps */
+				if (failed >= 0 || i == 5)
 					break;
 				failed = i;
 				state = PQresultErrorField(r,
@@ -1111,7 +1155,7 @@ store_issue_finish(struct store *s, const struct cert_row *c, struct err *e)
 	if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
 		if (failed < 0)
 			pgerr(s, e, "database");
-		failed = 5;
+		failed = 6;
 		taken = 0;
 	}
 	PQclear(r);
