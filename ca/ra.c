@@ -299,7 +299,8 @@ fail_all(struct ra_wait *w, const struct err *e)
 	}
 }
 
-/* The group in one transaction; true when it committed. */
+/* The group in one transaction: 1 when it committed, 0 when it failed,
+ * -1 when it failed at BEGIN, before anything was sent for it. */
 static int
 store_group(struct store *st, struct ra_wait *group, struct err *e)
 {
@@ -308,19 +309,22 @@ store_group(struct store *st, struct ra_wait *group, struct err *e)
 	size_t		 n = 0, i;
 	int		 ok = 0;
 
+	if (store_begin(st, e) != 0)
+		return -1;
 	for (w = group; w != NULL; w = w->next)
 		n++;
-	if ((items = calloc(n, sizeof(*items))) == NULL)
-		return err_set(e, "out of memory"), 0;
+	if ((items = calloc(n, sizeof(*items))) == NULL) {
+		store_rollback(st);
+		err_set(e, "out of memory");
+		return 0;
+	}
 	for (w = group, i = 0; w != NULL; w = w->next)
 		items[i++] = w->item;
-	if (store_begin(st, e) == 0) {
-		if (ra_store_many_tx(st, items, n, e) == 0 &&
-		    store_commit(st, e) == 0)
-			ok = 1;
-		else if (PQtransactionStatus(store_pg(st)) != PQTRANS_IDLE)
-			store_rollback(st);
-	}
+	if (ra_store_many_tx(st, items, n, e) == 0 &&
+	    store_commit(st, e) == 0)
+		ok = 1;
+	else if (PQtransactionStatus(store_pg(st)) != PQTRANS_IDLE)
+		store_rollback(st);
 	for (w = group, i = 0; ok && w != NULL; w = w->next) {
 		w->item.id = items[i++].id;
 		w->rc = 0;
@@ -329,31 +333,50 @@ store_group(struct store *st, struct ra_wait *group, struct err *e)
 	return ok;
 }
 
+static int
+lost(struct ra_queue *q)
+{
+	if (PQstatus(store_pg(q->st)) == CONNECTION_OK)
+		return 0;
+	store_close(q->st);
+	q->st = NULL;
+	return 1;
+}
+
 /*
  * The leader's work: the group in one transaction; if that fails on a
  * live connection, each member alone, so that a bad one fails only
- * itself. A lost connection fails the group and is opened again by the
- * next leader.
+ * itself. A connection found lost at BEGIN (the database restarted since
+ * the last group) is opened again and the group tried once more. Lost
+ * later, the group fails and the next leader connects again; had the
+ * COMMIT itself been cut off, the requests may be stored all the same,
+ * as with any client.
  */
 static void
 commit_group(struct ra_queue *q, struct ra_wait *group)
 {
 	struct err	e;
+	int		r, tries = 0;
 
-	if (q->st == NULL && (q->st = store_open(q->conninfo, &e)) == NULL) {
+	do {
+		if (q->st == NULL &&
+		    (q->st = store_open(q->conninfo, &e)) == NULL) {
+			fail_all(group, &e);
+			return;
+		}
+		r = store_group(q->st, group, &e);
+	} while (r < 0 && lost(q) && ++tries < 2);
+	if (r == 1) {
+		ra_wake(q->st);
+		return;
+	}
+	if (q->st == NULL || lost(q)) {
 		fail_all(group, &e);
 		return;
 	}
-	if (!store_group(q->st, group, &e)) {
-		if (PQstatus(store_pg(q->st)) != CONNECTION_OK) {
-			fail_all(group, &e);
-			store_close(q->st);
-			q->st = NULL;
-			return;
-		}
-		store_each(q->st, group);
-	}
+	store_each(q->st, group);
 	ra_wake(q->st);
+	lost(q);
 }
 
 int

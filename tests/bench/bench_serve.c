@@ -22,7 +22,9 @@
  *	For serve.bats: six threads submit at once through one ra_queue,
  *	the fourth with a directory group whose name holds a control
  *	character, which the database write refuses. Prints one line per
- *	thread, in order: "ok ID" or "error MESSAGE".
+ *	thread, in order: "ok ID" or "error MESSAGE". Then the queue's
+ *	database session is terminated (as by a restart) and a seventh
+ *	request submitted through the queue: one more line.
  *   bench_serve sign HOME COUNT
  *	Loads the instance's CA and signs COUNT certificates in memory
  *	(cert_issue only, no database); prints certificates per second.
@@ -348,17 +350,21 @@ queue_check(const struct config *cfg)
 	struct load		 l;
 	struct qc		 c[6];
 	struct ra_queue		*q = NULL;
+	struct ra_request	 r;
+	struct store		*st;
 	pthread_barrier_t	 go;
 	struct err		 e;
-	char			*ci;
+	PGconn			*pg;
+	char			*ci, email[128], uid[64];
+	int64_t			 id;
 	int			 k, n = 0, rc = 1;
 
 	memset(&l, 0, sizeof(l));
 	snprintf(l.domain, sizeof(l.domain), "%.*s",
 	    (int)strcspn(cfg->allowed_domains, ", "), cfg->allowed_domains);
-	if ((l.csr = calloc(6, sizeof(*l.csr))) == NULL)
+	if ((l.csr = calloc(7, sizeof(*l.csr))) == NULL)
 		return 1;
-	for (k = 0; k < 6; k++)
+	for (k = 0; k < 7; k++)
 		if (make_csr(&l.csr[k]) != 0)
 			goto out;
 	if ((ci = config_conninfo(cfg)) == NULL)
@@ -387,9 +393,27 @@ queue_check(const struct config *cfg)
 			printf("error %s\n", c[k].e.msg);
 		n += c[k].rc == 0;
 	}
-	rc = n == 5 ? 0 : 1;
+	/* the queue's connection cut, as by a restart of the database */
+	if ((ci = config_conninfo(cfg)) == NULL ||
+	    (st = store_open(ci, &e)) == NULL) {
+		free(ci);
+		goto out;
+	}
+	free(ci);
+	pg = store_pg(st);
+	PQclear(PQexec(pg, "SELECT pg_terminate_backend(pid) FROM "
+	    "pg_stat_activity WHERE datname = current_database() AND "
+	    "pid <> pg_backend_pid() AND backend_type = 'client backend'"));
+	store_close(st);
+	fill_request(&r, &l, 6, uid, sizeof(uid), email, sizeof(email));
+	if (ra_queue_submit(q, "bench", &r, &id, &e) == 0) {
+		printf("ok %" PRId64 "\n", id);
+		n++;
+	} else
+		printf("error %s\n", e.msg);
+	rc = n == 6 ? 0 : 1;
 out:
-	for (k = 0; k < 6; k++)
+	for (k = 0; k < 7; k++)
 		gnutls_free(l.csr[k].data);
 	free(l.csr);
 	ra_queue_free(q);
