@@ -237,6 +237,21 @@ drain(struct serve *s, struct request_engine *re, struct err *e)
 	return 0;
 }
 
+/* Starts a thread with every signal blocked: SIGTERM stays with the main
+ * thread. */
+static int
+spawn(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+	sigset_t	all, old;
+	int		rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(th, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
 static void *
 lane_main(void *arg)
 {
@@ -306,7 +321,6 @@ static int
 lanes_start(struct serve *s, const char *conninfo, int n, struct err *e)
 {
 	struct lane	*l;
-	sigset_t	 all, old;
 	int		 rc;
 
 	s->lanes[0].s = s;
@@ -329,12 +343,7 @@ lanes_start(struct serve *s, const char *conninfo, int n, struct err *e)
 		    engine_log, s, e)) == NULL)
 			return -1;
 		request_engine_set_claim_lock(l->re, &s->mu_claim);
-		/* signals (SIGTERM) stay with the main thread */
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		rc = pthread_create(&l->th, NULL, lane_main, l);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		if (rc != 0)
+		if ((rc = spawn(&l->th, lane_main, l)) != 0)
 			return err_set(e, "starting issuing lane %d: %s",
 			    s->nlanes, strerror(rc));
 		l->started = 1;
@@ -464,7 +473,6 @@ static int
 rev_start(struct serve *s, const char *conninfo, struct err *e)
 {
 	struct revthread	*r = &s->rt;
-	sigset_t		 all, old;
 	int			 rc;
 
 	r->s = s;
@@ -479,12 +487,7 @@ rev_start(struct serve *s, const char *conninfo, struct err *e)
 		r->wake[0] = r->wake[1] = -1;
 		return err_set(e, "pipe: %s", strerror(errno));
 	}
-	/* signals (SIGTERM) stay with the main thread */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&r->th, NULL, rev_main, r);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0)
+	if ((rc = spawn(&r->th, rev_main, r)) != 0)
 		return err_set(e, "starting the revocation thread: %s",
 		    strerror(rc));
 	r->started = 1;
