@@ -104,6 +104,21 @@ build/rel/bench/%: tests/bench/%.c build/rel/libsignet.a
 	@echo "  CC    $@"
 	@$(CC) $(CFLAGS_REL) -o $@ $< build/rel/libsignet.a $(LDLIBS)
 
+# ThreadSanitizer builds of the threaded parts -- ca-serve's lanes and
+# revocation thread, the RA's group commit -- for tests/integration/tsan.bats
+TSAN_BIN := build/tsan/signet build/tsan/bench_serve
+build/tsan/signet: $(MAINS) $(LIB_SRC) $(ASN_GEN) $(wildcard ca/*.h policy/*.h)
+	@mkdir -p $(@D)
+	@echo "  TSAN  $@"
+	@clang $(filter-out -Werror,$(CFLAGS_BASE)) -O1 -fsanitize=thread \
+		-o $@ $(MAINS) $(LIB_SRC) $(ASN_GEN) $(LDLIBS)
+
+build/tsan/bench_serve: tests/bench/bench_serve.c $(LIB_SRC) $(ASN_GEN) $(wildcard ca/*.h)
+	@mkdir -p $(@D)
+	@echo "  TSAN  $@"
+	@clang $(filter-out -Werror,$(CFLAGS_BASE)) -O1 -fsanitize=thread \
+		-o $@ $< $(LIB_SRC) $(ASN_GEN) $(LDLIBS)
+
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(ASN_GEN)
 	@mkdir -p $(@D)
 	@echo "  FUZZ  $@"
@@ -119,11 +134,12 @@ deps:
 unit: $(UNIT_BIN)
 unit-san: $(UNIT_SAN) bin/signet-san
 
-# make test: install what is needed, build twice (release and sanitizers),
-# run every unit, integration and interop test, end with "N passed, N failed".
+# make test: install what is needed, build release, ASan/UBSan and TSan
+# binaries, run every unit, integration and interop test, end with
+# "N passed, N failed".
 test: deps
 	$(MAKE) all
-	$(MAKE) unit-san $(FUZZ_BIN)
+	$(MAKE) unit-san $(FUZZ_BIN) $(TSAN_BIN)
 	bash tests/run.sh
 
 fuzz: $(FUZZ_BIN)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bats
+# ThreadSanitizer builds (make: build/tsan/) of the threaded code under load:
+# the RA's group commit (several submitting threads on one ra_queue) and
+# ca-serve's issuing lanes beside its revocation thread. A data race or a
+# lock-order inversion makes the sanitizer print a report and exit 66.
+
+load lib
+
+TSIGNET="$ROOT/build/tsan/signet"
+TBENCH="$ROOT/build/tsan/bench_serve"
+
+setup_file() {
+	export H=$(new_home tsan)
+	export W="$BATS_FILE_TMPDIR"
+	export TSAN_OPTIONS="exitcode=66 halt_on_error=1 second_deadlock_stack=1"
+	sg "$H" setup --cn "TSan Test CA" --key ecdsa-p256 >/dev/null
+	# the sanitized binary lives in build/tsan/: name the module's file
+	sed -i "s|^module = exchange\$|module = $ROOT/bin/policy/exchange.so|" "$H/signet.conf"
+}
+
+teardown_file() {
+	[ -f "$W/serve.pid" ] && kill -9 "$(cat "$W/serve.pid")" 2>/dev/null
+	stop_home "$H"
+}
+
+@test "tsan: six threads on one submission queue, one refused, one after a lost session" {
+	run "$TBENCH" queue-check "$H"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *ThreadSanitizer* ]]
+	[ "$(echo "$output" | grep -c '^ok ')" = 6 ]
+}
+
+@test "tsan: ca-serve's two lanes and revocation thread under 2,000 group-committed submissions" {
+	SIGNET_SERVE_LANES=2 "$TSIGNET" --home "$H" ca-serve </dev/null >"$W/serve.log" 2>&1 3>&- &
+	local pid=$! i
+	echo "$pid" >"$W/serve.pid"
+	for i in $(seq 100); do grep -q "active: policy" "$W/serve.log" && break; sleep 0.1; done
+	run "$TBENCH" submit "$H" 2000 400 8
+	[ "$status" -eq 0 ]
+	for i in $(seq 200); do
+		[ "$(psql_home "$H" "SELECT count(*) FROM requests WHERE state <> 'issued'")" = 0 ] && break
+		sleep 0.1
+	done
+	kill -TERM "$pid"
+	local rc=0
+	wait "$pid" || rc=$?
+	rm -f "$W/serve.pid"
+	cat "$W/serve.log"
+	[ "$rc" -eq 0 ]
+	! grep -q ThreadSanitizer "$W/serve.log"
+	[ "$(psql_home "$H" "SELECT count(*) FROM requests WHERE state = 'issued'")" = \
+	  "$(psql_home "$H" "SELECT count(*) FROM requests")" ]
+	run sg "$H" audit verify
+	[ "$status" -eq 0 ]
+}
