@@ -142,10 +142,6 @@ ra_store_many_tx(struct store *st, struct ra_item *it, size_t n,
 	store_audit_buf_init(&ab);
 	for (i = 0; i < n; i++) {
 		it[i].id = 0;
-		if (it[i].r->batch_id != 0) {
-			err_set(e, "a batch member is stored alone");
-			goto out;
-		}
 		if (cert_profile_parse(it[i].r->profile, &prof, e) != 0)
 			goto out;
 		fill_row(&rows[i], it[i].r, prof, it[i].csr);
@@ -380,13 +376,16 @@ commit_group(struct ra_queue *q, struct ra_wait *group)
 }
 
 int
-ra_queue_submit_checked(struct ra_queue *q, const char *actor,
+ra_queue_submit(struct ra_queue *q, const char *actor,
     const struct ra_request *r, const struct csr *csr, int64_t *id,
     struct err *e)
 {
 	struct ra_wait	 me, *group;
 
 	*id = 0;
+	if (r->batch_id != 0)
+		return err_set(e, "a batch is submitted in a transaction of "
+		    "its own");
 	memset(&me, 0, sizeof(me));
 	me.item.actor = actor;
 	me.item.r = r;
@@ -421,24 +420,3 @@ ra_queue_submit_checked(struct ra_queue *q, const char *actor,
 	*id = me.item.id;
 	return 0;
 }
-
-int
-ra_queue_submit(struct ra_queue *q, const char *actor,
-    const struct ra_request *r, int64_t *id, struct err *e)
-{
-	struct csr	*csr;
-	int		 rc;
-
-	*id = 0;
-	if (r->batch_id != 0)
-		return err_set(e, "a batch is submitted in a transaction of "
-		    "its own");
-	/* checked here, on the submitter's thread: the CSR's signature is
-	 * the costly part, and submitters check theirs side by side */
-	if ((csr = ra_check(r, e)) == NULL)
-		return -1;
-	rc = ra_queue_submit_checked(q, actor, r, csr, id, e);
-	csr_free(csr);
-	return rc;
-}
-

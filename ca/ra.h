@@ -92,10 +92,8 @@ int	ra_store_many_tx(struct store *st, struct ra_item *it, size_t n,
 struct ra_queue;
 struct ra_queue	*ra_queue_new(const char *conninfo, struct err *e);
 void		 ra_queue_free(struct ra_queue *);
+/* r must have passed ra_check (csr: its answer) and be in no batch. */
 int	ra_queue_submit(struct ra_queue *, const char *actor,
-	    const struct ra_request *r, int64_t *id, struct err *e);
-/* The same for a request that ra_check has passed (csr: its answer). */
-int	ra_queue_submit_checked(struct ra_queue *, const char *actor,
 	    const struct ra_request *r, const struct csr *csr, int64_t *id,
 	    struct err *e);
 

@@ -536,7 +536,7 @@ store_req_decide(struct store *s, int64_t id, const char *state,
  * Two ca-serve lanes deciding sets that share a mailbox or a key would
  * each count without the other's certificates; with these held to the
  * commit, the second reads its facts after the first has committed.
- * Keys: class 1397048913 ("SGNQ") for mailboxes as the count folds them,
+ * Keys: class 1397048913 for mailboxes as the count folds them,
  * 1397048914 for SHA-256 SPKI digests; the two-key advisory space is
  * apart from the one-key space of the other ca-serve locks.
  */

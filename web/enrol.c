@@ -130,13 +130,6 @@ enrol_task(struct kore_task *t)
 		    st->password, &st->csr, &st->csr_len, &p8, &p8_len,
 		    &st->err) != 0)
 			goto out;
-	} else {
-		/* Parse once here so a bad CSR is the employee's error, told
-		 * plainly, and not a failure of the service. */
-		if ((c = csr_parse(st->csr, st->csr_len, &st->err)) == NULL) {
-			st->outcome = OUT_BAD;
-			goto out;
-		}
 	}
 	for (i = 0; i < p.ngroups; i++)
 		groups[i] = p.groups[i];
@@ -157,6 +150,13 @@ enrol_task(struct kore_task *t)
 	r.key_pickup = p8;
 	r.key_pickup_len = p8_len;
 	snprintf(actor, sizeof(actor), "web:%s", p.uid);
+	/* Checked once here (the CSR's signature, its key, the mailbox), so
+	 * that what is wrong with the request is the employee's error, told
+	 * plainly, and a failure to store it is the service's. */
+	if ((c = ra_check(&r, &st->err)) == NULL) {
+		st->outcome = OUT_BAD;
+		goto out;
+	}
 	if (st->dual) {
 		if ((db = store_open(web_cfg.db, &st->err)) == NULL)
 			goto out;
@@ -176,11 +176,9 @@ enrol_task(struct kore_task *t)
 		err_set(&st->err, "out of memory");
 		goto out;
 	}
-	if (ra_queue_submit(enrol_queue, actor, &r, &st->id, &st->err) != 0) {
-		/* ra_check refuses what is wrong with the request itself. */
-		st->outcome = OUT_BAD;
-		goto out;
-	}
+	if (ra_queue_submit(enrol_queue, actor, &r, c, &st->id,
+	    &st->err) != 0)
+		goto out;	/* OUT_FAIL: the database's, not the employee's */
 	st->outcome = OUT_OK;
 out:
 	sodium_memzero(st->password, sizeof(st->password));

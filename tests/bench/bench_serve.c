@@ -12,7 +12,7 @@
  *	THREADS threads (default 8), four to a queue, as a worker of the
  *	enrolment site runs four task threads on one ra_queue: request i is
  *	due at i / RATE s, and its thread submits it then and waits for its
- *	commit (ra_queue_submit_checked: the group commit). The RA's checks
+ *	commit (ra_queue_submit: the group commit). The RA's checks
  *	of every CSR (ra_check; its signature above all) are made before the
  *	clock starts, as the CSRs are: the run measures from the submitted
  *	row, and the submitters' own CPU stays off the machine under test.
@@ -175,7 +175,7 @@ lane_main(void *arg)
 	for (i = ln->k; i < l->count; i += l->threads) {
 		sleep_until(l->t0 + (double)i / l->rate);
 		fill_request(&r, l, i, uid, sizeof(uid), email, sizeof(email));
-		if (ra_queue_submit_checked(q, "bench", &r, l->checked[i], &id,
+		if (ra_queue_submit(q, "bench", &r, l->checked[i], &id,
 		    &e) != 0) {
 			fprintf(stderr, "bench_serve: request %ld: %s\n", i,
 			    e.msg);
@@ -314,6 +314,22 @@ out:
 	return rc;
 }
 
+/* queue-check: a request checked and submitted, as the site's enrolment
+ * task does */
+static int
+submit_one(struct ra_queue *q, const struct ra_request *r, int64_t *id,
+    struct err *e)
+{
+	struct csr	*csr;
+	int		 rc;
+
+	if ((csr = ra_check(r, e)) == NULL)
+		return -1;
+	rc = ra_queue_submit(q, "bench", r, csr, id, e);
+	csr_free(csr);
+	return rc;
+}
+
 /* queue-check: one thread of six */
 struct qc {
 	struct load		*l;
@@ -340,7 +356,7 @@ qc_main(void *arg)
 		r.ngroups = 1;
 	}
 	pthread_barrier_wait(c->go);
-	c->rc = ra_queue_submit(c->q, "bench", &r, &c->id, &c->e);
+	c->rc = submit_one(c->q, &r, &c->id, &c->e);
 	return NULL;
 }
 
@@ -406,7 +422,7 @@ queue_check(const struct config *cfg)
 	    "pid <> pg_backend_pid() AND backend_type = 'client backend'"));
 	store_close(st);
 	fill_request(&r, &l, 6, uid, sizeof(uid), email, sizeof(email));
-	if (ra_queue_submit(q, "bench", &r, &id, &e) == 0) {
+	if (submit_one(q, &r, &id, &e) == 0) {
 		printf("ok %" PRId64 "\n", id);
 		n++;
 	} else
