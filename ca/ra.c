@@ -203,12 +203,9 @@ ra_submit(struct store *st, const char *actor, const struct ra_request *r,
 void
 ra_wake(struct store *st)
 {
-	PGresult	*r;
-	struct err	 e;
+	struct err	e;
 
-	if ((r = store_execp(st, "SELECT pg_notify('signet_request', '')", 0,
-	    NULL, NULL, NULL, &e)) != NULL)
-		PQclear(r);
+	(void)store_wake(st, "signet_request", NULL, &e);
 }
 
 /* ---- ra_queue: group commit ---- */

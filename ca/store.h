@@ -115,6 +115,14 @@ int	store_publish_enqueue_many(struct store *, const char *kind,
 	    struct err *e);
 
 /*
+ * NOTIFY channel with payload (NULL: empty): inside a transaction it goes
+ * out with that transaction's commit, outside one it is a transaction of
+ * its own.
+ */
+int	store_wake(struct store *, const char *channel, const char *payload,
+	    struct err *e);
+
+/*
  * For the store's own files: a statement prepared on first use on this
  * connection (keyed by the address of sql, a string constant) and run
  * with parameters; NULL and *e set on failure.

@@ -324,8 +324,7 @@ store_pub_retry(struct store *st, int64_t id, unsigned *n, struct err *e)
 	*n = (unsigned)strtoul(PQcmdTuples(r), NULL, 10);
 	PQclear(r);
 	/* only inserts fire the trigger of 003_publish: wake publishers */
-	return *n == 0 ? 0 : exec1(st, "SELECT pg_notify('signet_publish', "
-	    "'retry')", 0, NULL, e);
+	return *n == 0 ? 0 : store_wake(st, "signet_publish", "retry", e);
 }
 
 int

@@ -821,8 +821,7 @@ store_ocsp_queue_prune(struct store *st, struct err *e)
 int
 store_rev_notify(struct store *st, const char *payload, struct err *e)
 {
-	const char	*v[2] = { REVSVC_CHANNEL, payload };
-
-	return exec0(st, "notifying ca-serve", "SELECT pg_notify($1, $2)", 2,
-	    v, e);
+	if (store_wake(st, REVSVC_CHANNEL, payload, e) != 0)
+		return err_wrap(e, "notifying ca-serve");
+	return 0;
 }
