@@ -369,6 +369,19 @@ static const char SQL_CERT_INSERT_STRICT[] =
 static const char SQL_PUBLISH[] =
     "INSERT INTO publish_jobs (kind, ref, email) VALUES ($1, $2, $3)";
 static const char SQL_AUDIT[] = "SELECT audit_append($1, $2, $3, $4)";
+/*
+ * The publish job of a single issuance (store_issue_start), with the
+ * publisher's wake-up in the same statement and transaction. A NOTIFY
+ * holds the notification lock from the commit through its WAL flush, so
+ * notifying commits follow one another -- but a wake-up in a transaction
+ * of its own after the commit (publish_wake) holds the same lock through
+ * a flush of its own, and is a second transaction and a second flush per
+ * certificate on top.
+ */
+static const char SQL_PUBLISH_NOTIFY[] =
+    "WITH j AS (INSERT INTO publish_jobs (kind, ref, email) "
+    "VALUES ($1, $2, $3) RETURNING 1) "
+    "SELECT pg_notify('signet_publish', '') FROM j";
 
 struct cert_params {
 	char		 nb[24], na[24], req[24];
@@ -1091,7 +1104,7 @@ store_issue_start(struct store *s, const char *actor, const char *action,
 		    "connection");
 	/* statements are prepared outside the pipeline, once */
 	if (prepared_name(s, SQL_AUDIT, 4, buf, e) == NULL ||
-	    prepared_name(s, SQL_PUBLISH, 3, buf, e) == NULL ||
+	    prepared_name(s, SQL_PUBLISH_NOTIFY, 3, buf, e) == NULL ||
 	    prepared_name(s, SQL_CERT_INSERT_STRICT, 11, buf, e) == NULL)
 		return -1;
 	if (PQenterPipelineMode(s->pg) != 1)
@@ -1103,7 +1116,7 @@ store_issue_start(struct store *s, const char *actor, const char *action,
 		goto fail;
 	}
 	if (send_prepared(s, SQL_AUDIT, 4, av, NULL, NULL, e) != 0 ||
-	    send_prepared(s, SQL_PUBLISH, 3, pv, NULL, NULL, e) != 0)
+	    send_prepared(s, SQL_PUBLISH_NOTIFY, 3, pv, NULL, NULL, e) != 0)
 		goto fail;
 	/* the server works through these while the caller signs */
 	if (PQflush(s->pg) != 0) {
@@ -1126,11 +1139,9 @@ store_issue_abort(struct store *s)
 int
 store_issue_finish(struct store *s, const struct cert_row *c, struct err *e)
 {
-	/* BEGIN, audit, publish, row, COMMIT, wake */
-	static const char *const wake_publish[2] = { "signet_publish", "" };
-	static const char *const what[6] = { "BEGIN", "the audit record",
-	    "the publish job", "the certificate row", "COMMIT",
-	    "waking the publisher" };
+	/* BEGIN, audit, publish job and wake-up, row, COMMIT */
+	static const char *const what[5] = { "BEGIN", "the audit record",
+	    "the publish job", "the certificate row", "COMMIT" };
 	struct cert_params	 p;
 	PGresult		*r;
 	const char		*state, *cons;
@@ -1144,16 +1155,14 @@ store_issue_finish(struct store *s, const struct cert_row *c, struct err *e)
 		pipeline_abandon(s);
 		return -1;
 	}
-	/* the publisher's wake-up after the commit, in the same round trip:
-	 * a transaction of its own until the sync (publish_wake) */
+	/* the publisher's wake-up went with the job (SQL_PUBLISH_NOTIFY) */
 	if (PQsendQueryParams(s->pg, SQL_COMMIT, 0, NULL, NULL, NULL, NULL,
-	    0) != 1 || PQsendQueryParams(s->pg, SQL_WAKE, 2, NULL,
-	    wake_publish, NULL, NULL, 0) != 1 || PQpipelineSync(s->pg) != 1) {
+	    0) != 1 || PQpipelineSync(s->pg) != 1) {
 		pgerr(s, e, "database");
 		pipeline_abandon(s);
 		return -1;
 	}
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < 5; i++) {
 		while ((r = PQgetResult(s->pg)) != NULL) {
 			switch (PQresultStatus(r)) {
 			case PGRES_COMMAND_OK:
@@ -1168,8 +1177,7 @@ store_issue_finish(struct store *s, const struct cert_row *c, struct err *e)
 			case PGRES_PIPELINE_ABORTED:
 				break;
 			default:
-				/* committed already: the publisher sweeps */
-				if (failed >= 0 || i == 5)
+				if (failed >= 0)
 					break;
 				failed = i;
 				state = PQresultErrorField(r,
@@ -1192,7 +1200,7 @@ store_issue_finish(struct store *s, const struct cert_row *c, struct err *e)
 	if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
 		if (failed < 0)
 			pgerr(s, e, "database");
-		failed = 6;
+		failed = 5;
 		taken = 0;
 	}
 	PQclear(r);
