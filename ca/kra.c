@@ -1623,9 +1623,8 @@ kra_enrol_dual(struct store *st, const char *actor, const char *key_type,
 	r.key_pickup_len = k.pickup.size;
 	r.batch_id = *sig_id;
 	if (ra_submit_tx(st, actor, &r, enc_id, e) != 0 ||
-	    store_commit(st, e) != 0)
+	    ra_wake(st, e) != 0 || store_commit(st, e) != 0)
 		goto fail;
-	ra_wake(st);
 	rc = 0;
 	goto out;
 fail:

@@ -187,7 +187,8 @@ ra_submit(struct store *st, const char *actor, const struct ra_request *r,
 {
 	if (store_begin(st, e) != 0)
 		return -1;
-	if (ra_submit_tx(st, actor, r, id, e) != 0) {
+	if (ra_submit_tx(st, actor, r, id, e) != 0 ||
+	    ra_wake(st, e) != 0) {
 		store_rollback(st);
 		*id = 0;
 		return -1;
@@ -196,16 +197,13 @@ ra_submit(struct store *st, const char *actor, const struct ra_request *r,
 		*id = 0;
 		return -1;
 	}
-	ra_wake(st);
 	return 0;
 }
 
-void
-ra_wake(struct store *st)
+int
+ra_wake(struct store *st, struct err *e)
 {
-	struct err	e;
-
-	(void)store_wake(st, "signet_request", NULL, &e);
+	return store_wake(st, "signet_request", NULL, e);
 }
 
 /* ---- ra_queue: group commit ---- */
@@ -268,7 +266,7 @@ store_each(struct store *st, struct ra_wait *w)
 		if (store_begin(st, &w->err) != 0)
 			continue;
 		if (ra_store_tx(st, w->item.actor, w->item.r, w->item.csr,
-		    &w->item.id, &w->err) != 0) {
+		    &w->item.id, &w->err) != 0 || ra_wake(st, &w->err) != 0) {
 			store_rollback(st);
 			w->item.id = 0;
 			continue;
@@ -313,7 +311,7 @@ store_group(struct store *st, struct ra_wait *group, struct err *e)
 	}
 	for (w = group, i = 0; w != NULL; w = w->next)
 		items[i++] = w->item;
-	if (ra_store_many_tx(st, items, n, e) == 0 &&
+	if (ra_store_many_tx(st, items, n, e) == 0 && ra_wake(st, e) == 0 &&
 	    store_commit(st, e) == 0)
 		ok = 1;
 	else if (PQtransactionStatus(store_pg(st)) != PQTRANS_IDLE)
@@ -359,16 +357,13 @@ commit_group(struct ra_queue *q, struct ra_wait *group)
 		}
 		r = store_group(q->st, group, &e);
 	} while (r < 0 && lost(q) && ++tries < 2);
-	if (r == 1) {
-		ra_wake(q->st);
+	if (r == 1)
 		return;
-	}
 	if (q->st == NULL || lost(q)) {
 		fail_all(group, &e);
 		return;
 	}
 	store_each(q->st, group);
-	ra_wake(q->st);
 	lost(q);
 }
 

@@ -39,7 +39,7 @@ struct ra_request {
 /*
  * ra_submit_tx checks the request (ra_check) and inserts it as
  * `submitted` with its audit record (ra_store_tx), inside the caller's
- * transaction; after the commit, the caller calls ra_wake. Requests that
+ * transaction; before the commit, the caller calls ra_wake. Requests that
  * must be issued together (a signing and an encryption certificate with
  * key recovery on) are inserted in one transaction with the same
  * batch_id: pass 0 for the first and the first one's id for the others.
@@ -102,12 +102,15 @@ int	ra_submit(struct store *st, const char *actor, const struct ra_request *r,
 	    int64_t *id, struct err *e);
 
 /*
- * Wakes ca-serve (NOTIFY signet_request) outside any transaction, after
- * the submitting one committed: a NOTIFY inside it would hold the
- * database's notification lock through its commit's flush and serialise
- * every submission (sql/051_request_wakeup.sql). Best effort: ca-serve
- * sweeps every second anyway.
+ * Wakes ca-serve (NOTIFY signet_request) when the submitting transaction
+ * commits: call it inside that transaction, after the requests. A NOTIFY
+ * holds the database's notification lock from its commit through the WAL
+ * flush, so notifying commits follow one another; but a NOTIFY after the
+ * commit, as this was (sql/051), is a transaction of its own -- a
+ * transaction id, a commit record and a flush of its own -- that holds
+ * the same lock through that flush: the same order, one more transaction
+ * and flush per submission.
  */
-void	ra_wake(struct store *st);
+int	ra_wake(struct store *st, struct err *e);
 
 #endif

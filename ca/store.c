@@ -117,12 +117,14 @@ store_wake(struct store *s, const char *channel, const char *payload,
 }
 
 /*
- * Wakes the publisher (NOTIFY signet_publish) once publish jobs are
- * committed, in a transaction of its own (store_wake): a NOTIFY inside
- * the transaction would hold the notification lock through the commit's
- * WAL flush, so that no two transactions that queue jobs -- ca-serve's
- * lanes, issuing threads -- could share a flush (sql/053). Best effort:
- * the publisher sweeps anyway.
+ * Wakes the publisher (NOTIFY signet_publish) for publish jobs queued
+ * outside a transaction; in one, store_commit sends it just before the
+ * COMMIT. In the transaction, the NOTIFY holds the notification lock from
+ * the commit through its WAL flush, so notifying commits follow one
+ * another; a NOTIFY after the commit, as sql/053 had it, is a transaction
+ * of its own that holds the same lock through a flush of its own -- the
+ * same order, and one more transaction and flush per commit. Best
+ * effort: the publisher sweeps anyway.
  */
 static void
 publish_wake(struct store *s)
@@ -134,7 +136,7 @@ publish_wake(struct store *s)
 }
 
 /* After a statement that queued publish jobs: wake the publisher now if
- * it committed on its own, else after the transaction's commit. */
+ * it committed on its own, else with the transaction's commit. */
 static void
 publish_queued(struct store *s)
 {
@@ -147,13 +149,14 @@ publish_queued(struct store *s)
 int
 store_commit(struct store *s, struct err *e)
 {
-	if (cmd(s, "COMMIT", e) != 0) {
+	/* the publisher's wake-up goes with the commit (publish_wake) */
+	if (s->publish_wake && store_wake(s, "signet_publish", NULL, e) != 0) {
 		s->publish_wake = 0;
+		store_rollback(s);
 		return -1;
 	}
-	if (s->publish_wake)
-		publish_wake(s);
-	return 0;
+	s->publish_wake = 0;
+	return cmd(s, "COMMIT", e);
 }
 
 void
