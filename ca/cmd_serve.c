@@ -16,10 +16,12 @@
 
 static volatile sig_atomic_t serve_stop;
 
+/* Read by ca-serve's lane threads too (serve.c, stopping): an atomic
+ * store, which is async-signal-safe for an int. */
 static void
 on_signal(int sig)
 {
-	serve_stop = 1;
+	__atomic_store_n(&serve_stop, 1, __ATOMIC_RELEASE);
 }
 
 static void

@@ -120,7 +120,8 @@ engine_log(void *arg, const char *msg)
 static int
 stopping(struct serve *s)
 {
-	return (s->o->stop != NULL && *s->o->stop) ||
+	return (s->o->stop != NULL &&
+	    __atomic_load_n(s->o->stop, __ATOMIC_ACQUIRE)) ||
 	    __atomic_load_n(&s->halt, __ATOMIC_ACQUIRE);
 }
 
