@@ -2,15 +2,16 @@
  * bench_serve: the load generator for tests/bench/bench_serve.sh and the
  * crash test in tests/integration/serve.bats.
  *
- *   bench_serve submit HOME COUNT [RATE [THREADS]]
+ *   bench_serve submit HOME COUNT [RATE [THREADS [PER_QUEUE]]]
  *	Makes COUNT fresh P-256 keys and CSRs with GnuTLS, then submits
  *	them through the registration authority as the enrolment site
  *	would: authenticated directory users via the RA, each for their own
  *	mailbox (user<N>-<pid>@<first allowed domain>).
  *	Without RATE, 500 requests per transaction (ra_submit_tx: a
  *	backlog). With RATE, a steady load of RATE per second in all from
- *	THREADS threads (default 8), four to a queue, as a worker of the
- *	enrolment site runs four task threads on one ra_queue: request i is
+ *	THREADS threads (default 8), PER_QUEUE (default 4) to a queue, as
+ *	a worker of the enrolment site runs its task threads (task_threads
+ *	in web/signet-web.conf.in) on one ra_queue: request i is
  *	due at i / RATE s, and its thread submits it then and waits for its
  *	commit (ra_queue_submit: the group commit). The RA's checks
  *	of every CSR (ra_check; its signature above all) are made before the
@@ -127,7 +128,8 @@ struct load {
 	long			 count;
 	double			 rate;		/* requests per second, all threads */
 	int			 threads;
-	struct ra_queue		**queues;	/* one per four threads */
+	int			 per_queue;	/* threads to a queue */
+	struct ra_queue		**queues;
 	double			 t0;
 	char			 domain[128];
 };
@@ -164,7 +166,7 @@ lane_main(void *arg)
 {
 	struct lane		*ln = arg;
 	struct load		*l = ln->l;
-	struct ra_queue		*q = l->queues[ln->k / 4];
+	struct ra_queue		*q = l->queues[ln->k / l->per_queue];
 	struct ra_request	 r;
 	struct err		 e;
 	char			 email[128], uid[64];
@@ -187,7 +189,8 @@ lane_main(void *arg)
 }
 
 static int
-submit(const struct config *cfg, long count, double rate, int threads)
+submit(const struct config *cfg, long count, double rate, int threads,
+    int per_queue)
 {
 	struct store	*st = NULL;
 	struct ra_request r;
@@ -203,6 +206,8 @@ submit(const struct config *cfg, long count, double rate, int threads)
 
 	if (threads < 1)
 		threads = 1;
+	if (per_queue < 1)
+		per_queue = 1;
 	memset(&l, 0, sizeof(l));
 	l.cfg = cfg;
 	l.count = count;
@@ -233,7 +238,8 @@ submit(const struct config *cfg, long count, double rate, int threads)
 				goto out;
 			}
 		}
-		nq = (threads + 3) / 4;
+		nq = (threads + per_queue - 1) / per_queue;
+		l.per_queue = per_queue;
 		if ((ci = config_conninfo(cfg)) == NULL ||
 		    (l.queues = calloc((size_t)nq, sizeof(*l.queues))) == NULL)
 			goto out;
@@ -505,7 +511,7 @@ main(int argc, char **argv)
 	}
 	if (argc < 4 || (strcmp(argv[1], "submit") && strcmp(argv[1], "sign"))) {
 		fprintf(stderr, "usage: bench_serve submit HOME COUNT [RATE "
-		    "[THREADS]] | queue-check HOME | sign HOME COUNT\n");
+		    "[THREADS [PER_QUEUE]]] | queue-check HOME | sign HOME COUNT\n");
 		return 2;
 	}
 	if ((count = strtol(argv[3], NULL, 10)) <= 0)
@@ -518,7 +524,7 @@ main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "submit"))
 		rc = submit(cfg, count, argc > 4 ? strtod(argv[4], NULL) : 0,
-		    argc > 5 ? atoi(argv[5]) : 8);
+		    argc > 5 ? atoi(argv[5]) : 8, argc > 6 ? atoi(argv[6]) : 4);
 	else
 		rc = sign(cfg, count);
 	config_free(cfg);
