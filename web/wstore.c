@@ -5,6 +5,7 @@
  * is a single indexed row operation. Values always travel as parameters
  * ($1..), never inside the SQL text.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,31 +36,65 @@ db_fail(struct kore_pgsql *sql, struct err *e, const char *what)
 	    "query failed");
 }
 
+/*
+ * Connects and runs query with n parameters, given as Kore's
+ * KORE_PGSQL_PARAM_* (value, length, format); -1 with *e naming what
+ * failed. The caller reads the result and cleans sql up either way.
+ */
+static int
+db_query(struct kore_pgsql *sql, struct err *e, const char *what,
+    const char *query, int n, ...)
+{
+	va_list	ap;
+	int	ok;
+
+	if (db_open(sql, e) == -1)
+		return -1;
+	va_start(ap, n);
+	ok = kore_pgsql_v_query_params(sql, query, 0, n, ap);
+	va_end(ap);
+	if (!ok)
+		return db_fail(sql, e, what);
+	return 0;
+}
+
+/* db_query for a statement whose result is not read. */
+static int
+db_do(struct err *e, const char *what, const char *query, int n, ...)
+{
+	struct kore_pgsql	sql;
+	va_list			ap;
+	int			rc = -1;
+
+	if (db_open(&sql, e) == -1)
+		goto out;
+	va_start(ap, n);
+	if (kore_pgsql_v_query_params(&sql, query, 0, n, ap))
+		rc = 0;
+	else
+		db_fail(&sql, e, what);
+	va_end(ap);
+out:
+	kore_pgsql_cleanup(&sql);
+	return rc;
+}
+
 int
 wstore_session_insert(const u_int8_t *hash, const char *kind,
     const char *subject, const char *uid, const char *name, const char *mail,
     const char *csrf, int hours, struct err *e)
 {
-	struct kore_pgsql	sql;
-	char			hrs[16];
-	int			rc = -1;
+	char	hrs[16];
 
 	snprintf(hrs, sizeof(hrs), "%d", hours);
-	if (db_open(&sql, e) == -1)
-		goto out;
 	/* Expired rows are removed as new sessions are made. */
-	if (!kore_pgsql_query(&sql,
-	    "DELETE FROM web_sessions WHERE expires < now()")) {
-		db_fail(&sql, e, "removing expired sessions");
-		goto out;
-	}
-	kore_pgsql_cleanup(&sql);
-	if (db_open(&sql, e) == -1)
-		goto out;
-	if (!kore_pgsql_query_params(&sql,
+	if (db_do(e, "removing expired sessions",
+	    "DELETE FROM web_sessions WHERE expires < now()", 0) == -1)
+		return -1;
+	return db_do(e, "storing session",
 	    "INSERT INTO web_sessions (token_hash, kind, subject, "
 	    "display_name, mail, csrf, expires, uid) VALUES ($1, $2, $3, $4, "
-	    "$5, $6, now() + make_interval(hours => $7::int), $8)", 0, 8,
+	    "$5, $6, now() + make_interval(hours => $7::int), $8)", 8,
 	    KORE_PGSQL_PARAM_BINARY(hash, 32),
 	    KORE_PGSQL_PARAM_TEXT(kind),
 	    KORE_PGSQL_PARAM_TEXT(subject),
@@ -67,14 +102,7 @@ wstore_session_insert(const u_int8_t *hash, const char *kind,
 	    KORE_PGSQL_PARAM_TEXT(mail),
 	    KORE_PGSQL_PARAM_TEXT(csrf),
 	    KORE_PGSQL_PARAM_TEXT(hrs),
-	    KORE_PGSQL_PARAM_TEXT(uid))) {
-		db_fail(&sql, e, "storing session");
-		goto out;
-	}
-	rc = 0;
-out:
-	kore_pgsql_cleanup(&sql);
-	return rc;
+	    KORE_PGSQL_PARAM_TEXT(uid));
 }
 
 static void
@@ -93,19 +121,15 @@ wstore_session_get(const u_int8_t *hash, int idle_minutes,
 
 	*found = 0;
 	snprintf(idle, sizeof(idle), "%d", idle_minutes);
-	if (db_open(&sql, e) == -1)
-		goto out;
 	/* Absolute expiry and an idle limit; a hit refreshes last_seen. */
-	if (!kore_pgsql_query_params(&sql,
+	if (db_query(&sql, e, "reading session",
 	    "UPDATE web_sessions SET last_seen = now() WHERE token_hash = $1 "
 	    "AND expires > now() AND last_seen > now() - "
 	    "make_interval(mins => $2::int) "
-	    "RETURNING kind, subject, display_name, mail, csrf, uid", 0, 2,
+	    "RETURNING kind, subject, display_name, mail, csrf, uid", 2,
 	    KORE_PGSQL_PARAM_BINARY(hash, 32),
-	    KORE_PGSQL_PARAM_TEXT(idle))) {
-		db_fail(&sql, e, "reading session");
+	    KORE_PGSQL_PARAM_TEXT(idle)) == -1)
 		goto out;
-	}
 	if (kore_pgsql_ntuples(&sql) == 1) {
 		copy_col(&sql, 0, s->kind, sizeof(s->kind));
 		copy_col(&sql, 1, s->subject, sizeof(s->subject));
@@ -124,21 +148,9 @@ out:
 int
 wstore_session_delete(const u_int8_t *hash, struct err *e)
 {
-	struct kore_pgsql	sql;
-	int			rc = -1;
-
-	if (db_open(&sql, e) == -1)
-		goto out;
-	if (!kore_pgsql_query_params(&sql,
-	    "DELETE FROM web_sessions WHERE token_hash = $1", 0, 1,
-	    KORE_PGSQL_PARAM_BINARY(hash, 32))) {
-		db_fail(&sql, e, "deleting session");
-		goto out;
-	}
-	rc = 0;
-out:
-	kore_pgsql_cleanup(&sql);
-	return rc;
+	return db_do(e, "deleting session",
+	    "DELETE FROM web_sessions WHERE token_hash = $1", 1,
+	    KORE_PGSQL_PARAM_BINARY(hash, 32));
 }
 
 int
@@ -150,19 +162,15 @@ wstore_failures_count(const char *account, const char *client,
 	int			rc = -1;
 
 	snprintf(win, sizeof(win), "%d", window_minutes);
-	if (db_open(&sql, e) == -1)
-		goto out;
-	if (!kore_pgsql_query_params(&sql,
+	if (db_query(&sql, e, "counting login failures",
 	    "SELECT count(*) FILTER (WHERE account = $1), "
 	    "count(*) FILTER (WHERE client = $2) FROM web_login_failures "
 	    "WHERE (account = $1 OR client = $2) AND "
-	    "at > now() - make_interval(mins => $3::int)", 0, 3,
+	    "at > now() - make_interval(mins => $3::int)", 3,
 	    KORE_PGSQL_PARAM_TEXT(account),
 	    KORE_PGSQL_PARAM_TEXT(client),
-	    KORE_PGSQL_PARAM_TEXT(win))) {
-		db_fail(&sql, e, "counting login failures");
+	    KORE_PGSQL_PARAM_TEXT(win)) == -1)
 		goto out;
-	}
 	*account_n = atoi(kore_pgsql_getvalue(&sql, 0, 0));
 	*client_n = atoi(kore_pgsql_getvalue(&sql, 0, 1));
 	rc = 0;
@@ -174,42 +182,17 @@ out:
 int
 wstore_failure_add(const char *account, const char *client, struct err *e)
 {
-	struct kore_pgsql	sql;
-	int			rc = -1;
-
-	if (db_open(&sql, e) == -1)
-		goto out;
-	if (!kore_pgsql_query_params(&sql,
+	return db_do(e, "recording login failure",
 	    "INSERT INTO web_login_failures (account, client) VALUES ($1, $2)",
-	    0, 2, KORE_PGSQL_PARAM_TEXT(account),
-	    KORE_PGSQL_PARAM_TEXT(client))) {
-		db_fail(&sql, e, "recording login failure");
-		goto out;
-	}
-	rc = 0;
-out:
-	kore_pgsql_cleanup(&sql);
-	return rc;
+	    2, KORE_PGSQL_PARAM_TEXT(account), KORE_PGSQL_PARAM_TEXT(client));
 }
 
 int
 wstore_failures_clear(const char *account, struct err *e)
 {
-	struct kore_pgsql	sql;
-	int			rc = -1;
-
-	if (db_open(&sql, e) == -1)
-		goto out;
-	if (!kore_pgsql_query_params(&sql,
-	    "DELETE FROM web_login_failures WHERE account = $1", 0, 1,
-	    KORE_PGSQL_PARAM_TEXT(account))) {
-		db_fail(&sql, e, "clearing login failures");
-		goto out;
-	}
-	rc = 0;
-out:
-	kore_pgsql_cleanup(&sql);
-	return rc;
+	return db_do(e, "clearing login failures",
+	    "DELETE FROM web_login_failures WHERE account = $1", 1,
+	    KORE_PGSQL_PARAM_TEXT(account));
 }
 
 /* ---- page reads ---- */
@@ -491,16 +474,12 @@ wstore_operator(const char *name, struct web_operator *op, int *found,
 
 	memset(op, 0, sizeof(*op));
 	*found = 0;
-	if (db_open(&sql, e) == -1)
-		goto out;
-	if (!kore_pgsql_query_params(&sql,
+	if (db_query(&sql, e, "reading operator",
 	    "SELECT name, role, coalesce(password_hash, ''), "
 	    "coalesce(encode(client_cert_sha256, 'hex'), ''), disabled::text "
-	    "FROM operators WHERE name = $1", 0, 1,
-	    KORE_PGSQL_PARAM_TEXT(name))) {
-		db_fail(&sql, e, "reading operator");
+	    "FROM operators WHERE name = $1", 1,
+	    KORE_PGSQL_PARAM_TEXT(name)) == -1)
 		goto out;
-	}
 	if (kore_pgsql_ntuples(&sql) == 1) {
 		copy_col(&sql, 0, op->name, sizeof(op->name));
 		copy_col(&sql, 1, op->role, sizeof(op->role));
