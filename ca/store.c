@@ -123,8 +123,9 @@ store_wake(struct store *s, const char *channel, const char *payload,
  * the commit through its WAL flush, so notifying commits follow one
  * another; a NOTIFY after the commit, as sql/053 had it, is a transaction
  * of its own that holds the same lock through a flush of its own -- the
- * same order, and one more transaction and flush per commit. Best
- * effort: the publisher sweeps anyway.
+ * same order, and one more transaction and flush per commit. Outside a
+ * transaction the wake-up is best effort (the publisher sweeps anyway);
+ * in one, a NOTIFY that fails fails the commit, and nothing is lost.
  */
 static void
 publish_wake(struct store *s)

@@ -150,13 +150,6 @@ enrol_task(struct kore_task *t)
 	r.key_pickup = p8;
 	r.key_pickup_len = p8_len;
 	snprintf(actor, sizeof(actor), "web:%s", p.uid);
-	/* Checked once here (the CSR's signature, its key, the mailbox), so
-	 * that what is wrong with the request is the employee's error, told
-	 * plainly, and a failure to store it is the service's. */
-	if ((c = ra_check(&r, &st->err)) == NULL) {
-		st->outcome = OUT_BAD;
-		goto out;
-	}
 	if (st->dual) {
 		if ((db = store_open(web_cfg.db, &st->err)) == NULL)
 			goto out;
@@ -168,6 +161,14 @@ enrol_task(struct kore_task *t)
 			goto out;
 		}
 		st->outcome = OUT_OK;
+		goto out;
+	}
+	/* Checked once here (the CSR's signature, its key, the mailbox), so
+	 * that what is wrong with the request is the employee's error, told
+	 * plainly, and a failure to store it is the service's. (The dual
+	 * way's ra_submit_tx checks it in kra_enrol_dual.) */
+	if ((c = ra_check(&r, &st->err)) == NULL) {
+		st->outcome = OUT_BAD;
 		goto out;
 	}
 	/* the worker's task threads commit their submissions together */
