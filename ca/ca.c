@@ -292,8 +292,9 @@ fail:
 /*
  * One round trip per certificate (store_issue_start/finish): the audit
  * record and the publish job travel before the signature is made, and
- * the server stores them while this process signs; the row and COMMIT
- * follow. The serial is drawn first, so both can name it.
+ * the server stores them while this process signs; the row follows,
+ * and the pipeline's end commits all three. The serial is drawn first,
+ * so the record and the job can name it.
  */
 int
 ca_issue(struct ca *ca, struct store *st, const struct ca_subject *s,

@@ -86,13 +86,15 @@ int	store_cert_insert_many(struct store *, const struct cert_row *rows,
 /*
  * One issuance's whole transaction in one round trip (libpq pipeline
  * mode), for a caller that holds no transaction: store_issue_start sends
- * BEGIN, the audit record and the publish job and returns without
- * waiting, so the caller signs while the server works; store_issue_finish
- * sends the certificate row and COMMIT and waits for all the answers.
- * finish returns 0 when committed, 1 when the serial was taken, -1 on an
- * error; on 1 and -1 nothing is stored. store_issue_abort ends a started
- * issuance, storing nothing. Between start and finish the connection
- * takes no other statement.
+ * the audit record, the publish job and the publisher's wake-up (one
+ * statement) and returns without waiting, so the caller signs while the
+ * server works; store_issue_finish sends the certificate row and the
+ * pipeline's Sync, which commits the two statements as one implicit
+ * transaction, and waits for the answers. finish returns 0 when
+ * committed, 1 when the serial was taken, -1 on an error; on 1 and -1
+ * nothing is stored. store_issue_abort ends a started issuance, storing
+ * nothing. Between start and finish the connection takes no other
+ * statement.
  */
 int	store_issue_start(struct store *, const char *actor,
 	    const char *action, const char *subject, const char *detail,

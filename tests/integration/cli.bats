@@ -96,6 +96,67 @@ count_audit() { psql_home "$H" "SELECT count(*) FROM audit_log"; }
 	[[ "$output" == *"no certificate with serial 00ff00ff"* ]]
 }
 
+# A trigger stands in for a serial already in use: the server answers the
+# first N inserts the way the primary key would (sequences are not rolled
+# back, so the count survives the failed attempts).
+serial_taken_for() {
+	psql_home "$H" "CREATE SEQUENCE IF NOT EXISTS t_taken;
+	  SELECT setval('t_taken', 1, false);
+	  CREATE OR REPLACE FUNCTION t_taken() RETURNS trigger
+	  LANGUAGE plpgsql AS \$\$ BEGIN
+	    IF nextval('t_taken') <= $1 THEN
+	      RAISE unique_violation USING CONSTRAINT = 'certificates_pkey',
+	        MESSAGE = 'duplicate key value violates unique constraint';
+	    END IF;
+	    RETURN NEW;
+	  END \$\$;
+	  CREATE OR REPLACE TRIGGER t_taken BEFORE INSERT ON certificates
+	    FOR EACH ROW EXECUTE FUNCTION t_taken()" >/dev/null
+}
+serial_taken_off() {
+	psql_home "$H" "DROP TRIGGER t_taken ON certificates;
+	  DROP FUNCTION t_taken(); DROP SEQUENCE t_taken" >/dev/null
+}
+count_jobs() { psql_home "$H" "SELECT count(*) FROM publish_jobs"; }
+
+@test "a serial already taken is drawn again: one certificate, one audit record, one publish job" {
+	make_csr ecdsa-p256 "$W/taken.csr"
+	c0=$(count_certs); a0=$(count_audit); j0=$(count_jobs)
+	serial_taken_for 1
+	run sg "$H" issue --csr "$W/taken.csr" --email taken@example.com --profile signing --out "$W/taken.pem"
+	tries=$(psql_home "$H" "SELECT last_value FROM t_taken")
+	serial_taken_off
+	[ "$status" -eq 0 ]
+	[ "$tries" = 2 ]
+	serial=$(openssl x509 -in "$W/taken.pem" -noout -serial | cut -d= -f2 | tr A-F a-f)
+	[ "$(count_certs)" = $((c0 + 1)) ]
+	[ "$(count_audit)" = $((a0 + 1)) ]
+	[ "$(count_jobs)" = $((j0 + 1)) ]
+	# the record and the job name the serial that was used
+	[ "$(psql_home "$H" "SELECT count(*) FROM audit_log
+	    WHERE action = 'cert.issue' AND detail LIKE 'serial=$serial %'")" = 1 ]
+	[ "$(psql_home "$H" "SELECT count(*) FROM publish_jobs
+	    WHERE kind = 'cert.issue' AND ref = '$serial'")" = 1 ]
+	run sg "$H" audit verify
+	[ "$status" -eq 0 ]
+}
+
+@test "a serial that stays taken fails after four draws and stores nothing" {
+	make_csr ecdsa-p256 "$W/taken2.csr"
+	c0=$(count_certs); a0=$(count_audit); j0=$(count_jobs)
+	serial_taken_for 100
+	run sg "$H" issue --csr "$W/taken2.csr" --email taken2@example.com --profile signing --out "$W/taken2.pem"
+	tries=$(psql_home "$H" "SELECT last_value FROM t_taken")
+	serial_taken_off
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"could not draw an unused serial number"* ]]
+	[ "$tries" = 4 ]
+	[ ! -e "$W/taken2.pem" ]
+	[ "$(count_certs)" = "$c0" ]
+	[ "$(count_audit)" = "$a0" ]
+	[ "$(count_jobs)" = "$j0" ]
+}
+
 @test "export writes PEM, DER and a PKCS#7 chain that openssl and certtool read" {
 	serial=$(openssl x509 -in "$W/alice.pem" -noout -serial | cut -d= -f2)
 	sg "$H" export "$serial" --format pem --out "$W/x.pem"
