@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "audit.h"
+#include "csr.h"
 #include "keys.h"
 #include "kra.h"
 #include "p12.h"
@@ -1592,37 +1593,46 @@ kra_enrol_dual(struct store *st, const char *actor, const char *key_type,
     int64_t *enc_id, struct err *e)
 {
 	struct kra_enc_key	 k;
-	struct ra_request	 r;
+	struct ra_request	 r, enc;
+	struct csr		*csr;
 	int			 rc = -1;
 
 	*sig_id = *enc_id = 0;
-	if (sig->email == NULL)
-		return err_set(e, "a request needs a mailbox");
-	if (kra_encryption_key_new(st, key_type, sig->email, password, &k,
-	    e) != 0)
-		return -1;
-	if (store_begin(st, e) != 0)
-		goto out;
+	if (sig->email == NULL) {
+		err_set(e, "a request needs a mailbox");
+		return 1;
+	}
 	/* the signing certificate: the employee's own key, never escrowed
-	 * (DESIGN.md, key recovery) */
+	 * (DESIGN.md, key recovery); checked before any key is made, and
+	 * a refusal is the request's fault (1), not the service's (-1) */
 	r = *sig;
 	r.profile = "signing";
 	r.key_escrow = r.key_pickup = NULL;
 	r.key_escrow_len = r.key_pickup_len = 0;
 	r.batch_id = 0;
-	if (ra_submit_tx(st, actor, &r, sig_id, e) != 0)
+	if ((csr = ra_check(&r, e)) == NULL)
+		return 1;
+	if (kra_encryption_key_new(st, key_type, sig->email, password, &k,
+	    e) != 0) {
+		csr_free(csr);
+		return -1;
+	}
+	if (store_begin(st, e) != 0)
+		goto out;
+	if (ra_store_tx(st, actor, &r, csr, sig_id, e) != 0)
 		goto fail;
 	/* the encryption certificate: the RA's key, escrowed, one batch */
-	r.source = "server";
-	r.profile = "encryption";
-	r.csr = k.csr.data;
-	r.csr_len = k.csr.size;
-	r.key_escrow = k.escrow;
-	r.key_escrow_len = k.escrow_len;
-	r.key_pickup = k.pickup.data;
-	r.key_pickup_len = k.pickup.size;
-	r.batch_id = *sig_id;
-	if (ra_submit_tx(st, actor, &r, enc_id, e) != 0 ||
+	enc = r;
+	enc.source = "server";
+	enc.profile = "encryption";
+	enc.csr = k.csr.data;
+	enc.csr_len = k.csr.size;
+	enc.key_escrow = k.escrow;
+	enc.key_escrow_len = k.escrow_len;
+	enc.key_pickup = k.pickup.data;
+	enc.key_pickup_len = k.pickup.size;
+	enc.batch_id = *sig_id;
+	if (ra_submit_tx(st, actor, &enc, enc_id, e) != 0 ||
 	    ra_wake(st, e) != 0 || store_commit(st, e) != 0)
 		goto fail;
 	rc = 0;
@@ -1631,6 +1641,7 @@ fail:
 	store_rollback(st);
 	*sig_id = *enc_id = 0;
 out:
+	csr_free(csr);
 	kra_encryption_key_free(&k);
 	return rc;
 }

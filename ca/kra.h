@@ -154,7 +154,10 @@ void	kra_encryption_key_free(struct kra_enc_key *);
  * (key_type, pickup under password) and submitted as profile
  * "encryption", source "server", with the same requester, in one
  * transaction and one batch with the signing request (ra_submit_tx).
- * *sig_id and *enc_id: the two requests; on failure nothing is stored.
+ * *sig_id and *enc_id: the two requests. Returns 0 when both are stored,
+ * 1 when the signing request is refused (ra_check: the requester's
+ * error, told in e), -1 when the service failed; on 1 and -1 nothing is
+ * stored.
  */
 int	kra_enrol_dual(struct store *st, const char *actor,
 	    const char *key_type, const struct ra_request *sig,

@@ -4,10 +4,14 @@
 -- from its pre-commit to the end of its commit -- through the WAL flush --
 -- so every submission, each notifying in its own transaction, committed
 -- one after another and never shared a flush. The registration authority
--- now commits first and then notifies in a statement of its own, which
--- writes no WAL and holds the lock a moment (ca/ra.c, ra_wake). A wake-up
--- lost to a crash between the two costs at most ca-serve's one-second
--- sweep. Requests that become `approved` (an officer's decision, at
+-- now commits first and then notifies in a statement of its own (ca/ra.c,
+-- ra_wake). A wake-up lost to a crash between the two costs at most
+-- ca-serve's one-second sweep.
+--
+-- Later measured otherwise: that statement is a transaction of its own,
+-- with a transaction id, a commit record and a flush, and it holds the
+-- same lock through that flush. ra_wake now notifies once per transaction
+-- just before its COMMIT (sql/053 says the same of the publisher). Requests that become `approved` (an officer's decision, at
 -- human pace) or go back to `submitted` still notify from here; the
 -- trigger's WHEN clause spares every other insert and update (each issue
 -- and denial) the call.

@@ -155,10 +155,15 @@ enrol_task(struct kore_task *t)
 			goto out;
 		/* ca/kra.c: the encryption key made, sealed to the KRA and
 		 * encrypted for pickup; both requests in one batch */
-		if (kra_enrol_dual(db, actor, web_cfg.server_key_type, &r,
-		    st->password, &st->id, &st->enc_id, &st->err) != 0) {
-			st->outcome = OUT_BAD;
+		switch (kra_enrol_dual(db, actor, web_cfg.server_key_type, &r,
+		    st->password, &st->id, &st->enc_id, &st->err)) {
+		case 0:
+			break;
+		case 1:
+			st->outcome = OUT_BAD;	/* the employee's error */
 			goto out;
+		default:
+			goto out;	/* OUT_FAIL: the service's */
 		}
 		st->outcome = OUT_OK;
 		goto out;
@@ -166,7 +171,7 @@ enrol_task(struct kore_task *t)
 	/* Checked once here (the CSR's signature, its key, the mailbox), so
 	 * that what is wrong with the request is the employee's error, told
 	 * plainly, and a failure to store it is the service's. (The dual
-	 * way's ra_submit_tx checks it in kra_enrol_dual.) */
+	 * way's kra_enrol_dual checks it the same way.) */
 	if ((c = ra_check(&r, &st->err)) == NULL) {
 		st->outcome = OUT_BAD;
 		goto out;

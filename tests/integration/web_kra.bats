@@ -101,6 +101,40 @@ open_recovery() {
 	[ "$(web_psql "SELECT count(*) FROM requests")" = "$before" ]
 }
 
+# enrol_pair CSR: a dual enrolment from a CSR; prints the HTTP status,
+# the page in $WEB_DIR/body
+enrol_pair() {
+	local csrf
+	csrf=$(csrf_of "$AJ" /enrol)
+	web_curl "$AJ" -o "$WEB_DIR/body" -w '%{http_code}' --data-urlencode "csrf=$csrf" \
+	    --data-urlencode "csr@$1" --data-urlencode password=enc-key-pw-1 \
+	    --data-urlencode password2=enc-key-pw-1 "$WEB_URL/enrol/csr"
+}
+
+@test "a weak key is the employee's error (400), a failed write the service's (503); neither stores anything" {
+	before=$(web_psql "SELECT count(*) FROM requests")
+	escrow=$(web_psql "SELECT count(*) FROM key_escrow")
+	make_csr rsa-1024 "$WEB_DIR/weak.csr"
+	run enrol_pair "$WEB_DIR/weak.csr"
+	[ "$output" = 400 ]
+	grep -q 'The request was not accepted: ' "$WEB_DIR/body"
+	grep -q '1024' "$WEB_DIR/body"
+	# the database refuses the write: the request is sound, so the
+	# service says it is unavailable and asks to try again
+	web_psql "CREATE FUNCTION t_refuse() RETURNS trigger LANGUAGE plpgsql
+	    AS \$\$ BEGIN RAISE EXCEPTION 'refused by the test'; END \$\$;
+	  CREATE TRIGGER t_refuse BEFORE INSERT ON requests
+	    FOR EACH ROW EXECUTE FUNCTION t_refuse()" >/dev/null
+	make_csr ecdsa-p256 "$WEB_DIR/sound.csr"
+	run enrol_pair "$WEB_DIR/sound.csr"
+	web_psql "DROP TRIGGER t_refuse ON requests; DROP FUNCTION t_refuse()" >/dev/null
+	[ "$output" = 503 ]
+	grep -q 'could not be stored right now' "$WEB_DIR/body"
+	! grep -q 'refused by the test' "$WEB_DIR/body"
+	[ "$(web_psql "SELECT count(*) FROM requests")" = "$before" ]
+	[ "$(web_psql "SELECT count(*) FROM key_escrow")" = "$escrow" ]
+}
+
 @test "one CSR request makes the pair: a signing certificate and an escrowed encryption certificate" {
 	make_csr ecdsa-p256 "$WEB_DIR/sig.csr"
 	csrf=$(csrf_of "$AJ" /enrol)
