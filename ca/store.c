@@ -945,7 +945,11 @@ store_audit_buf_add(struct store_audit_buf *b, const char *actor,
  * database. audit_chain() runs first, so the head is read under the
  * chain's lock. The n rows come from unnest(array_fill(..)), not
  * generate_series: its generic plan's estimate (10 rows, not 1,000) lets
- * the plan cache keep one plan rather than plan every call.
+ * the plan cache keep one plan rather than plan every call. The head is
+ * looked up as a range on chain ordered by (chain, seq), which only
+ * audit_log_chain_seq gives: "chain = c ORDER BY seq DESC" was planned
+ * as a backward scan of seq filtering on chain, reading every record
+ * appended since the chain was last used (sql/054).
  */
 static const char SQL_AUDIT_HEAD[] =
     "SELECT c.chain, nextval('audit_log_seq'), coalesce(h.hash, "
@@ -953,7 +957,8 @@ static const char SQL_AUDIT_HEAD[] =
     "::bytea), (extract(epoch FROM clock_timestamp()) * 1000000)::bigint "
     "FROM (SELECT audit_chain() AS chain OFFSET 0) c "
     "LEFT JOIN LATERAL (SELECT a.hash FROM audit_log a "
-    "WHERE a.chain = c.chain ORDER BY a.seq DESC LIMIT 1) h ON true, "
+    "WHERE a.chain >= c.chain AND a.chain <= c.chain "
+    "ORDER BY a.chain DESC, a.seq DESC LIMIT 1) h ON true, "
     "unnest(array_fill(0, ARRAY[$1::int])) ORDER BY 2";
 
 int

@@ -169,3 +169,48 @@ as_off() { sg "$H" "$@" --operator off --password-file "$W/off.pw"; }
 	run sg "$H" audit verify
 	[ "$status" -eq 0 ]
 }
+
+# index entries read from audit_log's primary key so far (the statistics
+# of finished sessions)
+pkey_reads() {
+	sql "SELECT idx_tup_read FROM pg_stat_user_indexes
+	     WHERE indexrelname = 'audit_log_pkey'"
+}
+on_chain() { sql "SELECT count(*) FROM audit_log WHERE chain = $1"; }
+
+@test "a chain's head is found through its index, however far the other chains have run ahead" {
+	make_csr ecdsa-p256 "$W/stale.csr"
+	# fill CHAIN N: N records on that chain (signet.audit_chain names the
+	# chain, as audit_chain() keeps it for a transaction)
+	fill() {
+		sql "BEGIN; SET LOCAL signet.audit_chain = '$1';
+		     SELECT count(audit_append('test', 'test.fill', '', 'n=' || i))
+		       FROM generate_series(1, $2) i; COMMIT" >/dev/null
+	}
+	# eight chains of about the same length, as backends spread their
+	# records; chain 5's head is a request's record, and the seven others
+	# then run 3,500 records ahead of it; the planner has the statistics
+	# of such a log
+	fill 5 500
+	id=$(PGOPTIONS='-c signet.audit_chain=5' as_off request submit --csr "$W/stale.csr" \
+	    --email dave@example.com --profile signing --on-behalf)
+	[[ "$id" =~ ^[0-9]+$ ]]
+	for c in 0 1 2 3 4 6 7; do fill "$c" 500; done
+	sql "ANALYZE audit_log" >/dev/null
+	n5=$(on_chain 5)
+	before=$(pkey_reads)
+	# chain 5 again: ca-serve's decision (the records written from C) and
+	# the officer's approval (the database's audit_append)
+	PGOPTIONS='-c signet.audit_chain=5' run sg "$H" ca-serve --once
+	[ "$status" -eq 0 ]
+	[ "$(sql "SELECT state FROM requests WHERE id = $id")" = pending ]
+	PGOPTIONS='-c signet.audit_chain=5' as_off request approve "$id"
+	after=$(pkey_reads)
+	[ "$(on_chain 5)" -eq $((n5 + 2)) ]
+	# reading back to chain 5's head through seq passes the others'
+	# 3,500 entries, each of the two times
+	echo "audit_log_pkey entries read: $((after - before))"
+	[ $((after - before)) -lt 1000 ]
+	run sg "$H" audit verify
+	[ "$status" -eq 0 ]
+}
