@@ -119,19 +119,30 @@ serial_taken_off() {
 }
 count_jobs() { psql_home "$H" "SELECT count(*) FROM publish_jobs"; }
 
-@test "a serial already taken is drawn again: one certificate, one audit record, one publish job" {
-	make_csr ecdsa-p256 "$W/taken.csr"
+# issue_taken N NAME: `signet issue` for NAME@example.com (run: status,
+# output) while the first N serials drawn are taken; sets tries (the
+# draws made) and c0, a0, j0 (certificates, audit records and publish
+# jobs before)
+issue_taken() {
+	make_csr ecdsa-p256 "$W/$2.csr"
 	c0=$(count_certs); a0=$(count_audit); j0=$(count_jobs)
-	serial_taken_for 1
-	run sg "$H" issue --csr "$W/taken.csr" --email taken@example.com --profile signing --out "$W/taken.pem"
+	serial_taken_for "$1"
+	run sg "$H" issue --csr "$W/$2.csr" --email "$2@example.com" --profile signing --out "$W/$2.pem"
 	tries=$(psql_home "$H" "SELECT last_value FROM t_taken")
 	serial_taken_off
+}
+# stored N: N more certificates, audit records and publish jobs than before
+stored() {
+	[ "$(count_certs)" = $((c0 + $1)) ] && [ "$(count_audit)" = $((a0 + $1)) ] &&
+	    [ "$(count_jobs)" = $((j0 + $1)) ]
+}
+
+@test "a serial already taken is drawn again: one certificate, one audit record, one publish job" {
+	issue_taken 1 taken
 	[ "$status" -eq 0 ]
 	[ "$tries" = 2 ]
+	stored 1
 	serial=$(openssl x509 -in "$W/taken.pem" -noout -serial | cut -d= -f2 | tr A-F a-f)
-	[ "$(count_certs)" = $((c0 + 1)) ]
-	[ "$(count_audit)" = $((a0 + 1)) ]
-	[ "$(count_jobs)" = $((j0 + 1)) ]
 	# the record and the job name the serial that was used
 	[ "$(psql_home "$H" "SELECT count(*) FROM audit_log
 	    WHERE action = 'cert.issue' AND detail LIKE 'serial=$serial %'")" = 1 ]
@@ -142,19 +153,12 @@ count_jobs() { psql_home "$H" "SELECT count(*) FROM publish_jobs"; }
 }
 
 @test "a serial that stays taken fails after four draws and stores nothing" {
-	make_csr ecdsa-p256 "$W/taken2.csr"
-	c0=$(count_certs); a0=$(count_audit); j0=$(count_jobs)
-	serial_taken_for 100
-	run sg "$H" issue --csr "$W/taken2.csr" --email taken2@example.com --profile signing --out "$W/taken2.pem"
-	tries=$(psql_home "$H" "SELECT last_value FROM t_taken")
-	serial_taken_off
+	issue_taken 100 taken2
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"could not draw an unused serial number"* ]]
 	[ "$tries" = 4 ]
 	[ ! -e "$W/taken2.pem" ]
-	[ "$(count_certs)" = "$c0" ]
-	[ "$(count_audit)" = "$a0" ]
-	[ "$(count_jobs)" = "$j0" ]
+	stored 0
 }
 
 @test "export writes PEM, DER and a PKCS#7 chain that openssl and certtool read" {
