@@ -109,7 +109,8 @@ int	ra_submit(struct store *st, const char *actor, const struct ra_request *r,
  * commit, as this was (sql/051), is a transaction of its own -- a
  * transaction id, a commit record and a flush of its own -- that holds
  * the same lock through that flush: the same order, one more transaction
- * and flush per submission.
+ * and flush per submission. The NOTIFY travels with the COMMIT
+ * (store_commit, store_wake_request); a failed NOTIFY fails the commit.
  */
 int	ra_wake(struct store *st, struct err *e);
 

@@ -21,6 +21,7 @@ struct store {
 	unsigned	 nprepared;
 	int		 issuing;	/* store_issue_start .. _finish */
 	int		 publish_wake;	/* this transaction queued publish jobs */
+	int		 request_wake;	/* store_wake_request: wake ca-serve */
 };
 
 static int
@@ -147,23 +148,44 @@ publish_queued(struct store *s)
 		s->publish_wake = 1;
 }
 
+/*
+ * The COMMIT and the wake-ups it carries go to the server as one query
+ * string, in one round trip: under load each round trip waits for both
+ * processes to be scheduled, and every transaction that submits requests
+ * or issues certificates notifies.
+ */
+static const char *const COMMIT_SQL[4] = {
+	"COMMIT",
+	"SELECT pg_notify('signet_publish', ''); COMMIT",
+	"SELECT pg_notify('signet_request', ''); COMMIT",
+	"SELECT pg_notify('signet_request', ''), "
+	    "pg_notify('signet_publish', ''); COMMIT",
+};
+
 int
 store_commit(struct store *s, struct err *e)
 {
-	/* the publisher's wake-up goes with the commit (publish_wake) */
-	if (s->publish_wake && store_wake(s, "signet_publish", NULL, e) != 0) {
-		s->publish_wake = 0;
+	int	w = (s->publish_wake ? 1 : 0) | (s->request_wake ? 2 : 0);
+
+	s->publish_wake = s->request_wake = 0;
+	if (cmd(s, COMMIT_SQL[w], e) == 0)
+		return 0;
+	/* a failed NOTIFY leaves the transaction aborted, not ended */
+	if (PQtransactionStatus(s->pg) != PQTRANS_IDLE)
 		store_rollback(s);
-		return -1;
-	}
-	s->publish_wake = 0;
-	return cmd(s, "COMMIT", e);
+	return -1;
+}
+
+void
+store_wake_request(struct store *s)
+{
+	s->request_wake = 1;
 }
 
 void
 store_rollback(struct store *s)
 {
-	s->publish_wake = 0;
+	s->publish_wake = s->request_wake = 0;
 	PQclear(PQexec(s->pg, "ROLLBACK"));
 }
 

@@ -123,6 +123,12 @@ int	store_publish_enqueue_many(struct store *, const char *kind,
  */
 int	store_wake(struct store *, const char *channel, const char *payload,
 	    struct err *e);
+/*
+ * NOTIFY signet_request with this transaction's commit: store_commit
+ * sends it and the COMMIT in one round trip; a NOTIFY that fails fails
+ * the commit.
+ */
+void	store_wake_request(struct store *);
 
 /*
  * For the store's own files: a statement prepared on first use on this
