@@ -95,6 +95,8 @@ http {
 		ssl_prefer_server_ciphers off;
 		ssl_session_cache shared:signet:1m;
 		$client
+		# RFC 6797: on https only (Kore sends none, web/signet-web.conf.in)
+		add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;
 
 		location / {
 			proxy_pass http://127.0.0.1:$up;

@@ -198,8 +198,8 @@ kore_parent_configure(int argc, char **argv)
 
 /*
  * Headers on every page (DESIGN.md, security rules). CSP 3 forbids inline
- * script and style and framing; HSTS (RFC 6797) is added by Kore itself
- * (http_hsts_enable in the configuration).
+ * script and style and framing; HSTS (RFC 6797) is added by nginx on
+ * the https it terminates (scripts/nginx.sh), never on plain http.
  */
 void
 web_headers(struct http_request *req, int authenticated)

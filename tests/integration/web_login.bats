@@ -33,7 +33,9 @@ sign_in() {
 	[[ "$output" == *"content-security-policy: default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"* ]]
 	[[ "$output" == *"x-content-type-options: nosniff"* ]]
 	[[ "$output" == *"referrer-policy: no-referrer"* ]]
-	[[ "$output" == *"strict-transport-security: max-age=31536000"* ]]
+	# HSTS from nginx, on https (header names are case-blind), once
+	[[ "${output,,}" == *"strict-transport-security: max-age=31536000; includesubdomains"* ]]
+	[ "$(grep -ci '^strict-transport-security:' <<<"$output")" = 1 ]
 	# no inline script anywhere in the page
 	[[ "$output" != *"<script"* ]]
 }
