@@ -1,5 +1,10 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
@@ -91,7 +96,18 @@ out:
 	return rc;
 }
 
+#define AUDIT_CHAINS	8	/* sql/050 */
+
+/* Each chain's last record: seq (0: none) and hash. */
+struct heads {
+	int64_t		 seq[AUDIT_CHAINS];
+	uint8_t		 hash[AUDIT_CHAINS][32];
+};
+
 struct walk {
+	struct heads	 now;		/* the heads met so far */
+	const struct heads *was;	/* recorded heads to find, or NULL */
+	int		 found[AUDIT_CHAINS];
 	int64_t		 n;
 	int		 chain;		/* the chain being walked, -1 before */
 	int64_t		 last;		/* its last record's seq, 0 at its start */
@@ -130,19 +146,179 @@ check(void *arg, const struct audit_rec *a)
 	memcpy(w->prev, a->hash, 32);
 	w->last = a->seq;
 	w->n++;
+	if (a->chain < 0 || a->chain >= AUDIT_CHAINS)
+		return err_set(w->e, "audit record %lld names chain %d",
+		    (long long)a->seq, a->chain), 1;
+	w->now.seq[a->chain] = a->seq;
+	memcpy(w->now.hash[a->chain], a->hash, 32);
+	if (w->was != NULL && w->was->seq[a->chain] == a->seq) {
+		if (memcmp(w->was->hash[a->chain], a->hash, 32) != 0)
+			return err_set(w->e, "audit chain %d: record %lld is "
+			    "not the record of that number recorded as the "
+			    "chain's head (the chain was rewritten)", a->chain,
+			    (long long)a->seq), 1;
+		w->found[a->chain] = 1;
+	}
 	return 0;
+}
+
+static int
+walk_all(struct store *st, struct walk *w, const struct heads *was,
+    int64_t *count, struct err *e)
+{
+	int	rc;
+
+	memset(w, 0, sizeof(*w));
+	w->chain = -1;
+	w->was = was;
+	w->e = e;
+	rc = store_audit_each(st, check, w, e);
+	*count = w->n;
+	return rc == 0 ? 0 : -1;
 }
 
 int
 audit_verify(struct store *st, int64_t *count, struct err *e)
 {
 	struct walk	w;
-	int		rc;
 
-	memset(&w, 0, sizeof(w));
-	w.chain = -1;
-	w.e = e;
-	rc = store_audit_each(st, check, &w, e);
-	*count = w.n;
-	return rc == 0 ? 0 : -1;
+	return walk_all(st, &w, NULL, count, e);
+}
+
+/* ---- recorded heads ---------------------------------------------------
+ * The file: a first line "signet audit heads 1", then one line per chain
+ * that has records: "CHAIN SEQ HASH" (decimal, decimal, 64 hex digits).
+ */
+#define HEADS_MAGIC	"signet audit heads 1"
+
+static int
+unhex32(const char *s, uint8_t out[32])
+{
+	unsigned	v;
+	int		i;
+
+	if (strlen(s) != 64)
+		return -1;
+	for (i = 0; i < 32; i++) {
+		if (sscanf(s + 2 * i, "%2x", &v) != 1 ||
+		    strchr("0123456789abcdef", s[2 * i]) == NULL ||
+		    strchr("0123456789abcdef", s[2 * i + 1]) == NULL)
+			return -1;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+/* 1 when read, 0 when there is no file, -1 on an error. */
+static int
+heads_read(const char *path, struct heads *h, struct err *e)
+{
+	FILE		*f;
+	char		 line[256], hex[80], extra[2];
+	long long	 seq;
+	int		 chain, n = 0, rc = -1;
+
+	memset(h, 0, sizeof(*h));
+	if ((f = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		return err_set(e, "%s: %s", path, strerror(errno));
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		n++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			err_set(e, "%s line %d: too long", path, n);
+			goto out;
+		}
+		line[strcspn(line, "\n")] = '\0';
+		if (n == 1) {
+			if (strcmp(line, HEADS_MAGIC) != 0) {
+				err_set(e, "%s line 1: not a file of audit "
+				    "heads (\"%s\" expected)", path,
+				    HEADS_MAGIC);
+				goto out;
+			}
+			continue;
+		}
+		if (sscanf(line, "%d %lld %79s %1s", &chain, &seq, hex,
+		    extra) != 3 || chain < 0 || chain >= AUDIT_CHAINS ||
+		    seq < 1 || h->seq[chain] != 0 ||
+		    unhex32(hex, h->hash[chain]) != 0) {
+			err_set(e, "%s line %d: expected \"CHAIN SEQ HASH\" "
+			    "(chain 0..7 once, a record number, 64 lower-case "
+			    "hex digits)", path, n);
+			goto out;
+		}
+		h->seq[chain] = seq;
+	}
+	if (ferror(f) || n == 0) {
+		err_set(e, "%s: %s", path, n == 0 ? "empty" :
+		    "read error");
+		goto out;
+	}
+	rc = 1;
+out:
+	fclose(f);
+	return rc;
+}
+
+/* Written beside the file and renamed over it: a crash leaves the old
+ * file or the new one. */
+static int
+heads_write(const char *path, const struct heads *h, struct err *e)
+{
+	char	 tmp[4096];
+	FILE	*f;
+	int	 fd, c, i, bad;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.new", path) >= sizeof(tmp))
+		return err_set(e, "%s: path too long", path);
+	(void)unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0)
+		return err_set(e, "%s: %s", tmp, strerror(errno));
+	if ((f = fdopen(fd, "w")) == NULL) {
+		close(fd);
+		unlink(tmp);
+		return err_set(e, "%s: %s", tmp, strerror(errno));
+	}
+	fprintf(f, "%s\n", HEADS_MAGIC);
+	for (c = 0; c < AUDIT_CHAINS; c++) {
+		if (h->seq[c] == 0)
+			continue;
+		fprintf(f, "%d %" PRId64 " ", c, h->seq[c]);
+		for (i = 0; i < 32; i++)
+			fprintf(f, "%02x", h->hash[c][i]);
+		fputc('\n', f);
+	}
+	bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
+	if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+		err_set(e, "%s: %s", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int
+audit_verify_heads(struct store *st, const char *path, int64_t *count,
+    int *recorded, struct err *e)
+{
+	struct heads	 was;
+	struct walk	 w;
+	int		 r, c;
+
+	*count = 0;
+	if ((r = heads_read(path, &was, e)) < 0)
+		return -1;
+	*recorded = r;
+	if (walk_all(st, &w, r ? &was : NULL, count, e) != 0)
+		return -1;
+	for (c = 0; r && c < AUDIT_CHAINS; c++)
+		if (was.seq[c] != 0 && !w.found[c])
+			return err_set(e, "audit chain %d was cut back: "
+			    "record %lld, its last record when %s was "
+			    "written, is gone%s", c, (long long)was.seq[c],
+			    path, w.now.seq[c] == 0 ? " with every record "
+			    "of the chain" : "");
+	return heads_write(path, &w.now, e);
 }

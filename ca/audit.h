@@ -40,4 +40,17 @@ void	audit_hash(const struct audit_rec *a, uint8_t out[32]);
  */
 int	audit_verify(struct store *st, int64_t *count, struct err *e);
 
+/*
+ * audit_verify, and a check that no chain was cut back: every chain head
+ * recorded in the file at path (by the last such verify) must still be in
+ * its chain, with the same hash. A tail removed from a chain leaves the
+ * rest whole, so the walk alone cannot see it; the file, kept where the
+ * database's users cannot write, can. When the log is whole the file is
+ * rewritten (0600) with today's heads; *recorded is 0 when there was no
+ * file yet. A malformed file is an error naming its line, and is left as
+ * it is.
+ */
+int	audit_verify_heads(struct store *st, const char *path, int64_t *count,
+	    int *recorded, struct err *e);
+
 #endif

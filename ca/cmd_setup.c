@@ -405,12 +405,27 @@ cmd_audit(struct cli *c, int argc, char **argv)
 	struct err	e;
 	int64_t		n;
 
-	if (argc != 2 || strcmp(argv[1], "verify") != 0)
-		return cli_usage("audit verify");
+	const char	*heads = NULL;
+	int		 recorded;
+
+	if (argc == 4 && strcmp(argv[2], "--heads") == 0)
+		heads = argv[3];
+	else if (argc != 2)
+		return cli_usage("audit verify [--heads FILE]");
+	if (strcmp(argv[1], "verify") != 0)
+		return cli_usage("audit verify [--heads FILE]");
 	if (cli_store(c) != 0)
 		return 1;
-	if (audit_verify(c->st, &n, &e) != 0)
+	if (heads == NULL) {
+		if (audit_verify(c->st, &n, &e) != 0)
+			return cli_fail("%s", e.msg);
+		printf("audit chain whole: %lld records\n", (long long)n);
+		return 0;
+	}
+	if (audit_verify_heads(c->st, heads, &n, &recorded, &e) != 0)
 		return cli_fail("%s", e.msg);
-	printf("audit chain whole: %lld records\n", (long long)n);
+	printf("audit chain whole: %lld records; %s; heads recorded in %s\n",
+	    (long long)n, recorded ? "no chain cut back since the last "
+	    "verify" : "no heads were recorded before", heads);
 	return 0;
 }

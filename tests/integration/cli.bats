@@ -8,6 +8,7 @@ setup_file() {
 	export H=$(new_home cli)
 	export SUB=$(new_home sub)
 	export CH=$(new_home chains)
+	export HD=$(new_home heads)	# set up by its test
 	export W="$BATS_FILE_TMPDIR"
 	sg "$H" setup --cn "Test Mail CA" >"$W/setup.out"
 }
@@ -16,6 +17,7 @@ teardown_file() {
 	stop_home "$H"
 	stop_home "${SUB:-}"
 	stop_home "${CH:-}"
+	stop_home "${HD:-}"
 }
 
 count_certs() { psql_home "$H" "SELECT count(*) FROM certificates"; }
@@ -297,6 +299,47 @@ stored() {
 	run sg "$CH" audit verify
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"audit chain $c broken at record $next: it does not follow"* ]]
+}
+
+@test "audit verify --heads: a chain cut back at its end is named; a bad heads file changes nothing" {
+	sg "$HD" setup --cn "Heads CA" --key ecdsa-p256 >/dev/null
+	hf="$W/heads"
+	run sg "$HD" audit verify --heads "$hf"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"no heads were recorded before; heads recorded in $hf" ]]
+	[ "$(stat -c %a "$hf")" = 600 ]
+	[ "$(head -1 "$hf")" = "signet audit heads 1" ]
+	# one line per chain in use, naming its last record
+	read -r c seq < <(psql_home "$HD" "SELECT chain, max(seq) FROM audit_log GROUP BY chain ORDER BY chain LIMIT 1" | tr '|' ' ')
+	grep -q "^$c $seq [0-9a-f]\{64\}$" "$hf"
+	# more records: the old heads are still there, the file moves on
+	make_csr ecdsa-p256 "$W/h.csr"
+	sg "$HD" issue --csr "$W/h.csr" --email heads@example.com --profile signing --out "$W/h.pem" >/dev/null
+	run sg "$HD" audit verify --heads "$hf"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"no chain cut back since the last verify"* ]]
+	cp "$hf" "$W/heads.good"
+	# cut the last record off the chain of the newest record
+	read -r c last < <(psql_home "$HD" "SELECT chain, seq FROM audit_log ORDER BY seq DESC LIMIT 1" | tr '|' ' ')
+	psql_home "$HD" "ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log WHERE seq = $last; ALTER TABLE audit_log ENABLE TRIGGER USER"
+	# the walk alone cannot see it
+	run sg "$HD" audit verify
+	[ "$status" -eq 0 ]
+	run sg "$HD" audit verify --heads "$hf"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"audit chain $c was cut back: record $last, its last record when $hf was written, is gone"* ]]
+	# a failed verify leaves the file as it was
+	cmp "$hf" "$W/heads.good"
+	# a malformed file is refused with its line and left as it is
+	printf 'signet audit heads 1\n9 12 %064d\n' 0 >"$W/bad-heads"
+	run sg "$HD" audit verify --heads "$W/bad-heads"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"$W/bad-heads line 2: expected \"CHAIN SEQ HASH\""* ]]
+	[ "$(cat "$W/bad-heads")" = "$(printf 'signet audit heads 1\n9 12 %064d' 0)" ]
+	printf 'something else\n' >"$W/bad-heads"
+	run sg "$HD" audit verify --heads "$W/bad-heads"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"line 1: not a file of audit heads"* ]]
 }
 
 @test "a bad config value is refused with its line" {
