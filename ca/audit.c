@@ -8,6 +8,7 @@
 
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <sodium.h>
 
 #include "audit.h"
 
@@ -95,8 +96,6 @@ out:
 	free(seqs);
 	return rc;
 }
-
-#define AUDIT_CHAINS	8	/* sql/050 */
 
 /* Each chain's last record: seq (0: none) and hash. */
 struct heads {
@@ -194,19 +193,11 @@ audit_verify(struct store *st, int64_t *count, struct err *e)
 static int
 unhex32(const char *s, uint8_t out[32])
 {
-	unsigned	v;
-	int		i;
+	size_t		 n;
+	const char	*end;
 
-	if (strlen(s) != 64)
-		return -1;
-	for (i = 0; i < 32; i++) {
-		if (sscanf(s + 2 * i, "%2x", &v) != 1 ||
-		    strchr("0123456789abcdef", s[2 * i]) == NULL ||
-		    strchr("0123456789abcdef", s[2 * i + 1]) == NULL)
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	return 0;
+	return strlen(s) == 64 && sodium_hex2bin(out, 32, s, 64, NULL, &n,
+	    &end) == 0 && n == 32 && *end == '\0' ? 0 : -1;
 }
 
 /* 1 when read, 0 when there is no file, -1 on an error. */
@@ -245,8 +236,8 @@ heads_read(const char *path, struct heads *h, struct err *e)
 		    seq < 1 || h->seq[chain] != 0 ||
 		    unhex32(hex, h->hash[chain]) != 0) {
 			err_set(e, "%s line %d: expected \"CHAIN SEQ HASH\" "
-			    "(chain 0..7 once, a record number, 64 lower-case "
-			    "hex digits)", path, n);
+			    "(chain 0..7 once, a record number, 64 hex "
+			    "digits)", path, n);
 			goto out;
 		}
 		h->seq[chain] = seq;
@@ -267,9 +258,9 @@ out:
 static int
 heads_write(const char *path, const struct heads *h, struct err *e)
 {
-	char	 tmp[4096];
+	char	 tmp[4096], hex[65];
 	FILE	*f;
-	int	 fd, c, i, bad;
+	int	 fd, c, bad;
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.new", path) >= sizeof(tmp))
 		return err_set(e, "%s: path too long", path);
@@ -285,10 +276,8 @@ heads_write(const char *path, const struct heads *h, struct err *e)
 	for (c = 0; c < AUDIT_CHAINS; c++) {
 		if (h->seq[c] == 0)
 			continue;
-		fprintf(f, "%d %" PRId64 " ", c, h->seq[c]);
-		for (i = 0; i < 32; i++)
-			fprintf(f, "%02x", h->hash[c][i]);
-		fputc('\n', f);
+		fprintf(f, "%d %" PRId64 " %s\n", c, h->seq[c],
+		    sodium_bin2hex(hex, sizeof(hex), h->hash[c], 32));
 	}
 	bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
 	if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {

@@ -402,9 +402,8 @@ cmd_migrate(struct cli *c, int argc, char **argv)
 int
 cmd_audit(struct cli *c, int argc, char **argv)
 {
-	struct err	e;
-	int64_t		n;
-
+	struct err	 e;
+	int64_t		 n;
 	const char	*heads = NULL;
 	int		 recorded;
 

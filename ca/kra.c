@@ -1632,8 +1632,10 @@ kra_enrol_dual(struct store *st, const char *actor, const char *key_type,
 	enc.key_pickup = k.pickup.data;
 	enc.key_pickup_len = k.pickup.size;
 	enc.batch_id = *sig_id;
-	if (ra_submit_tx(st, actor, &enc, enc_id, e) != 0 ||
-	    ra_wake(st, e) != 0 || store_commit(st, e) != 0)
+	if (ra_submit_tx(st, actor, &enc, enc_id, e) != 0)
+		goto fail;
+	ra_wake(st);
+	if (store_commit(st, e) != 0)
 		goto fail;
 	rc = 0;
 	goto out;

@@ -187,12 +187,12 @@ ra_submit(struct store *st, const char *actor, const struct ra_request *r,
 {
 	if (store_begin(st, e) != 0)
 		return -1;
-	if (ra_submit_tx(st, actor, r, id, e) != 0 ||
-	    ra_wake(st, e) != 0) {
+	if (ra_submit_tx(st, actor, r, id, e) != 0) {
 		store_rollback(st);
 		*id = 0;
 		return -1;
 	}
+	ra_wake(st);
 	if (store_commit(st, e) != 0) {
 		*id = 0;
 		return -1;
@@ -200,12 +200,10 @@ ra_submit(struct store *st, const char *actor, const struct ra_request *r,
 	return 0;
 }
 
-int
-ra_wake(struct store *st, struct err *e)
+void
+ra_wake(struct store *st)
 {
-	(void)e;
 	store_wake_request(st);
-	return 0;
 }
 
 /* ---- ra_queue: group commit ---- */
@@ -268,11 +266,12 @@ store_each(struct store *st, struct ra_wait *w)
 		if (store_begin(st, &w->err) != 0)
 			continue;
 		if (ra_store_tx(st, w->item.actor, w->item.r, w->item.csr,
-		    &w->item.id, &w->err) != 0 || ra_wake(st, &w->err) != 0) {
+		    &w->item.id, &w->err) != 0) {
 			store_rollback(st);
 			w->item.id = 0;
 			continue;
 		}
+		ra_wake(st);
 		if (store_commit(st, &w->err) != 0) {
 			w->item.id = 0;
 			continue;
@@ -313,10 +312,11 @@ store_group(struct store *st, struct ra_wait *group, struct err *e)
 	}
 	for (w = group, i = 0; w != NULL; w = w->next)
 		items[i++] = w->item;
-	if (ra_store_many_tx(st, items, n, e) == 0 && ra_wake(st, e) == 0 &&
-	    store_commit(st, e) == 0)
-		ok = 1;
-	else if (PQtransactionStatus(store_pg(st)) != PQTRANS_IDLE)
+	if (ra_store_many_tx(st, items, n, e) == 0) {
+		ra_wake(st);
+		ok = store_commit(st, e) == 0;
+	}
+	if (!ok && PQtransactionStatus(store_pg(st)) != PQTRANS_IDLE)
 		store_rollback(st);
 	for (w = group, i = 0; ok && w != NULL; w = w->next) {
 		w->item.id = items[i++].id;

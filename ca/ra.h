@@ -112,6 +112,6 @@ int	ra_submit(struct store *st, const char *actor, const struct ra_request *r,
  * and flush per submission. The NOTIFY travels with the COMMIT
  * (store_commit, store_wake_request); a failed NOTIFY fails the commit.
  */
-int	ra_wake(struct store *st, struct err *e);
+void	ra_wake(struct store *st);
 
 #endif

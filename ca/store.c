@@ -960,11 +960,11 @@ store_audit_buf_add(struct store_audit_buf *b, const char *actor,
 }
 
 /*
- * What audit_head(n) returns (sql/052): the chain this transaction holds,
- * its head's hash, the clock and n rising seq values -- written out as
- * one statement. The plpgsql function cost five times its queries (a
- * tuple store, its own plans), a fifth of a submission's time in the
- * database. audit_chain() runs first, so the head is read under the
+ * The chain this transaction holds, its head's hash, the clock and n
+ * rising seq values, in one statement. It replaces the plpgsql
+ * audit_head(n) of sql/052 (dropped by sql/054), which cost five times
+ * its queries (a tuple store, its own plans), a fifth of a submission's
+ * time in the database. audit_chain() runs first, so the head is read under the
  * chain's lock. The n rows come from unnest(array_fill(..)), not
  * generate_series: its generic plan's estimate (10 rows, not 1,000) lets
  * the plan cache keep one plan rather than plan every call. The head is

@@ -149,6 +149,8 @@ const char *store_arr_str(struct store_arr *);
 void	store_arr_reset(struct store_arr *);
 void	store_arr_free(struct store_arr *);
 
+#define AUDIT_CHAINS	8	/* interleaved audit chains (sql/050) */
+
 struct audit_rec {
 	int64_t		 seq;
 	int		 chain;		/* 0..AUDIT_CHAINS-1 (sql/050) */

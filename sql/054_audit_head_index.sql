@@ -10,8 +10,8 @@
 -- growing with the log, while the chain's lock was held. Written as a
 -- range on chain ordered by (chain, seq), only audit_log_chain_seq
 -- gives that order, and the lookup reads one entry (0.02 ms there).
--- ca/store.c's SQL_AUDIT_HEAD says the same for the records written
--- from C.
+-- ca/store.c's SQL_AUDIT_HEAD has the same lookup for the records
+-- written from C.
 
 CREATE OR REPLACE FUNCTION audit_append(p_actor text, p_action text,
     p_subject text, p_detail text) RETURNS bigint
@@ -50,23 +50,7 @@ BEGIN
 	RETURN s;
 END $$;
 
--- written out in ca/store.c (SQL_AUDIT_HEAD) since; kept for anything
--- that still calls it, with the same lookup
-CREATE OR REPLACE FUNCTION audit_head(n int) RETURNS TABLE (chain smallint,
-    seq bigint, hash bytea, now_us bigint)
-LANGUAGE plpgsql AS $$
-DECLARE
-	c	smallint := audit_chain();
-	h	bytea;
-	t	bigint;
-BEGIN
-	SELECT a.hash INTO h FROM audit_log a
-	    WHERE a.chain >= c AND a.chain <= c
-	    ORDER BY a.chain DESC, a.seq DESC LIMIT 1;
-	IF NOT FOUND THEN
-		h := decode(repeat('00', 32), 'hex');
-	END IF;
-	t := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
-	RETURN QUERY SELECT c, nextval('audit_log_seq'), h, t
-	    FROM generate_series(1, n) ORDER BY 2;
-END $$;
+-- audit_head(n) has had no caller since ca/store.c wrote it out as one
+-- statement (SQL_AUDIT_HEAD, with the lookup above): dropped rather than
+-- fixed.
+DROP FUNCTION audit_head(int);

@@ -42,20 +42,27 @@ db_fail(struct kore_pgsql *sql, struct err *e, const char *what)
  * failed. The caller reads the result and cleans sql up either way.
  */
 static int
+db_vquery(struct kore_pgsql *sql, struct err *e, const char *what,
+    const char *query, int n, va_list ap)
+{
+	if (db_open(sql, e) == -1)
+		return -1;
+	if (!kore_pgsql_v_query_params(sql, query, 0, n, ap))
+		return db_fail(sql, e, what);
+	return 0;
+}
+
+static int
 db_query(struct kore_pgsql *sql, struct err *e, const char *what,
     const char *query, int n, ...)
 {
 	va_list	ap;
-	int	ok;
+	int	rc;
 
-	if (db_open(sql, e) == -1)
-		return -1;
 	va_start(ap, n);
-	ok = kore_pgsql_v_query_params(sql, query, 0, n, ap);
+	rc = db_vquery(sql, e, what, query, n, ap);
 	va_end(ap);
-	if (!ok)
-		return db_fail(sql, e, what);
-	return 0;
+	return rc;
 }
 
 /* db_query for a statement whose result is not read. */
@@ -64,17 +71,11 @@ db_do(struct err *e, const char *what, const char *query, int n, ...)
 {
 	struct kore_pgsql	sql;
 	va_list			ap;
-	int			rc = -1;
+	int			rc;
 
-	if (db_open(&sql, e) == -1)
-		goto out;
 	va_start(ap, n);
-	if (kore_pgsql_v_query_params(&sql, query, 0, n, ap))
-		rc = 0;
-	else
-		db_fail(&sql, e, what);
+	rc = db_vquery(&sql, e, what, query, n, ap);
 	va_end(ap);
-out:
 	kore_pgsql_cleanup(&sql);
 	return rc;
 }
