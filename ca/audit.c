@@ -60,25 +60,17 @@ audit_append(struct store *st, const char *actor, const char *action,
 	return store_audit_append(st, actor, action, subject, detail, e);
 }
 
-int
-audit_append_buf(struct store *st, struct store_audit_buf *b, struct err *e)
+/* Gives b's records their chain, seq values, time and hashes, from the
+ * chain's head. */
+static void
+seal(struct store_audit_buf *b, int chain, const int64_t *seqs,
+    const uint8_t head[32], int64_t now)
 {
 	struct audit_rec	*r;
 	uint8_t			 prev[32];
-	int64_t			*seqs, now;
 	size_t			 i;
-	int			 chain, rc = -1;
 
-	if (b->oom)
-		return err_set(e, "out of memory");
-	if (b->n == 0)
-		return 0;
-	if ((seqs = calloc(b->n, sizeof(*seqs))) == NULL)
-		return err_set(e, "out of memory");
-	/* the chain's lock is held from here to the end of the transaction,
-	 * as audit_append holds it: one writer extends a chain at a time */
-	if (store_audit_head(st, b->n, &chain, seqs, prev, &now, e) != 0)
-		goto out;
+	memcpy(prev, head, 32);
 	for (i = 0; i < b->n; i++) {
 		r = &b->r[i];
 		r->seq = seqs[i];
@@ -88,13 +80,90 @@ audit_append_buf(struct store *st, struct store_audit_buf *b, struct err *e)
 		audit_hash(r, r->hash);
 		memcpy(prev, r->hash, 32);
 	}
-	if (store_audit_insert_many(st, b->r, b->n, e) != 0)
-		goto out;
-	store_audit_buf_reset(b);
-	rc = 0;
-out:
+	b->sealed = 1;
+}
+
+/* The head for b's records: read now (i < 0) or taken from the pipeline
+ * that just ran (statement i). Seals b. */
+static int
+head_and_seal(struct store *st, int i, struct store_audit_buf *b,
+    struct err *e)
+{
+	uint8_t	 prev[32];
+	int64_t	*seqs, now;
+	int	 chain, rc;
+
+	if (b->oom)
+		return err_set(e, "out of memory");
+	if ((seqs = calloc(b->n, sizeof(*seqs))) == NULL)
+		return err_set(e, "out of memory");
+	/* the chain's lock is held from here to the end of the transaction,
+	 * as audit_append holds it: one writer extends a chain at a time */
+	rc = i < 0 ?
+	    store_audit_head(st, b->n, &chain, seqs, prev, &now, e) :
+	    store_audit_head_take(st, i, b->n, &chain, seqs, prev, &now, e);
+	if (rc == 0)
+		seal(b, chain, seqs, prev, now);
 	free(seqs);
 	return rc;
+}
+
+int
+audit_append_buf(struct store *st, struct store_audit_buf *b, struct err *e)
+{
+	if (b->oom)
+		return err_set(e, "out of memory");
+	if (b->n == 0)
+		return 0;
+	if (head_and_seal(st, -1, b, e) != 0 ||
+	    store_audit_insert_many(st, b->r, b->n, e) != 0)
+		return -1;
+	store_audit_buf_reset(b);
+	return 0;
+}
+
+int
+audit_head_send(struct store *st, size_t n, struct err *e)
+{
+	return store_audit_head_send(st, n, e);
+}
+
+int
+audit_head_take(struct store *st, int i, struct store_audit_buf *b,
+    struct err *e)
+{
+	if (b->n == 0) {
+		PQclear(store_pipe_take(st, i));
+		return err_set(e, "no audit records for the head read");
+	}
+	return head_and_seal(st, i, b, e);
+}
+
+int
+audit_commit_buf(struct store *st, struct store_audit_buf *b, struct err *e)
+{
+	struct err	ignored;
+
+	if (b->oom) {
+		store_rollback(st);
+		return err_set(e, "out of memory");
+	}
+	if (b->n == 0)
+		return store_commit(st, e);
+	if ((!b->sealed && head_and_seal(st, -1, b, e) != 0) ||
+	    store_pipe_begin(st, e) != 0) {
+		store_rollback(st);
+		return -1;
+	}
+	if (store_audit_insert_send(st, b->r, b->n, e) < 0) {
+		(void)store_pipe_run(st, &ignored);
+		store_rollback(st);
+		return -1;
+	}
+	if (store_pipe_commit(st, e) != 0)
+		return -1;
+	store_audit_buf_reset(b);
+	return 0;
 }
 
 /* Each chain's last record: seq (0: none) and hash. */

@@ -31,6 +31,22 @@ int	audit_append(struct store *st, const char *actor, const char *action,
 int	audit_append_buf(struct store *st, struct store_audit_buf *b,
 	    struct err *e);
 
+/*
+ * The same in fewer round trips. audit_head_send queues the head read for
+ * n records in the caller's open pipeline (store_pipe_begin), so that it
+ * travels with other statements; after store_pipe_run, audit_head_take
+ * reads it (statement i) and seals b, which must then hold those n
+ * records: their seq values and hashes are fixed. audit_commit_buf
+ * inserts b's records (reading the head first unless b is sealed) and
+ * commits the caller's transaction, the insert, the wake-ups and the
+ * COMMIT in one round trip; on failure it rolls back. Empties b.
+ */
+int	audit_head_send(struct store *st, size_t n, struct err *e);
+int	audit_head_take(struct store *st, int i, struct store_audit_buf *b,
+	    struct err *e);
+int	audit_commit_buf(struct store *st, struct store_audit_buf *b,
+	    struct err *e);
+
 /* Computes a record's hash from its fields and prev_hash. */
 void	audit_hash(const struct audit_rec *a, uint8_t out[32]);
 

@@ -362,7 +362,6 @@ ca_store_tx(struct ca *ca, struct store *st, struct ca_job *jobs, size_t n,
 {
 	struct store_audit_buf	 own;
 	struct cert_row		*rows = NULL;
-	const char		**refs = NULL, **mails = NULL;
 	char			 detail[256];
 	size_t			*idx = NULL, i, m, k;
 	int			*taken = NULL, tries, rc = -1;
@@ -372,9 +371,7 @@ ca_store_tx(struct ca *ca, struct store *st, struct ca_job *jobs, size_t n,
 		return 0;
 	if ((rows = calloc(n, sizeof(*rows))) == NULL ||
 	    (idx = calloc(n, sizeof(*idx))) == NULL ||
-	    (taken = calloc(n, sizeof(*taken))) == NULL ||
-	    (refs = calloc(n, sizeof(*refs))) == NULL ||
-	    (mails = calloc(n, sizeof(*mails))) == NULL) {
+	    (taken = calloc(n, sizeof(*taken))) == NULL) {
 		err_set(e, "out of memory");
 		goto out;
 	}
@@ -407,12 +404,8 @@ ca_store_tx(struct ca *ca, struct store *st, struct ca_job *jobs, size_t n,
 		    &jobs[i].row, jobs[i].days);
 		store_audit_buf_add(audit, jobs[i].actor, "cert.issue",
 		    jobs[i].subj.email, detail);
-		refs[i] = jobs[i].out.serial_hex;
-		mails[i] = jobs[i].subj.email;
 	}
-	if ((audit == &own && audit_append_buf(st, &own, e) != 0) ||
-	    store_publish_enqueue_many(st, "cert.issue", refs, mails, n,
-	    e) != 0)
+	if (audit == &own && audit_append_buf(st, &own, e) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -420,8 +413,6 @@ out:
 	free(rows);
 	free(idx);
 	free(taken);
-	free(refs);
-	free(mails);
 	return rc;
 }
 

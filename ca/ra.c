@@ -123,16 +123,16 @@ ra_store_tx(struct store *st, const char *actor, const struct ra_request *r,
 }
 
 int
-ra_store_many_tx(struct store *st, struct ra_item *it, size_t n,
-    struct err *e)
+ra_store_many(struct store *st, struct ra_item *it, size_t n, struct err *e)
 {
 	struct store_audit_buf	 ab;
 	struct req_row		*rows;
 	enum cert_profile	 prof;
+	struct err		 ignored;
 	int64_t			*ids = NULL;
 	char			 subject[48], detail[400];
 	size_t			 i;
-	int			 rc = -1;
+	int			 rc = -2, ins, head;
 
 	if ((rows = calloc(n, sizeof(*rows))) == NULL ||
 	    (ids = calloc(n, sizeof(*ids))) == NULL) {
@@ -146,19 +146,38 @@ ra_store_many_tx(struct store *st, struct ra_item *it, size_t n,
 			goto out;
 		fill_row(&rows[i], it[i].r, prof, it[i].csr);
 	}
-	if (store_req_insert_many(st, rows, n, ids, e) != 0)
+	/* BEGIN, the rows and the audit chain's head: one round trip */
+	if (store_pipe_begin(st, e) != 0)
 		goto out;
+	if (store_pipe_cmd(st, "BEGIN", e) < 0 ||
+	    (ins = store_req_insert_send(st, rows, n, e)) < 0 ||
+	    (head = audit_head_send(st, n, e)) < 0) {
+		(void)store_pipe_run(st, &ignored);
+		goto fail;
+	}
+	if (store_pipe_run(st, e) != 0 ||
+	    store_req_insert_take(st, ins, n, ids, e) != 0)
+		goto fail;
 	for (i = 0; i < n; i++) {
 		submit_record(it[i].r, &rows[i], it[i].csr, ids[i], subject,
 		    detail);
 		store_audit_buf_add(&ab, it[i].actor, "request.submit",
 		    subject, detail);
 	}
-	if (audit_append_buf(st, &ab, e) != 0)
+	if (audit_head_take(st, head, &ab, e) != 0)
+		goto fail;
+	/* the records, ca-serve's wake-up and the COMMIT: one more */
+	ra_wake(st);
+	if (audit_commit_buf(st, &ab, e) != 0) {
+		rc = -1;
 		goto out;
+	}
 	for (i = 0; i < n; i++)
 		it[i].id = ids[i];
 	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
 out:
 	store_audit_buf_free(&ab);
 	free(rows);
@@ -292,38 +311,30 @@ fail_all(struct ra_wait *w, const struct err *e)
 }
 
 /* The group in one transaction: 1 when it committed, 0 when it failed,
- * -1 when it failed at BEGIN, before anything was sent for it. */
+ * -1 when it failed before its COMMIT was sent. */
 static int
 store_group(struct store *st, struct ra_wait *group, struct err *e)
 {
 	struct ra_item	*items;
 	struct ra_wait	*w;
 	size_t		 n = 0, i;
-	int		 ok = 0;
+	int		 rc;
 
-	if (store_begin(st, e) != 0)
-		return -1;
 	for (w = group; w != NULL; w = w->next)
 		n++;
 	if ((items = calloc(n, sizeof(*items))) == NULL) {
-		store_rollback(st);
 		err_set(e, "out of memory");
 		return 0;
 	}
 	for (w = group, i = 0; w != NULL; w = w->next)
 		items[i++] = w->item;
-	if (ra_store_many_tx(st, items, n, e) == 0) {
-		ra_wake(st);
-		ok = store_commit(st, e) == 0;
-	}
-	if (!ok && PQtransactionStatus(store_pg(st)) != PQTRANS_IDLE)
-		store_rollback(st);
-	for (w = group, i = 0; ok && w != NULL; w = w->next) {
+	rc = ra_store_many(st, items, n, e);
+	for (w = group, i = 0; rc == 0 && w != NULL; w = w->next) {
 		w->item.id = items[i++].id;
 		w->rc = 0;
 	}
 	free(items);
-	return ok;
+	return rc == 0 ? 1 : rc == -2 ? -1 : 0;
 }
 
 static int
@@ -339,11 +350,11 @@ lost(struct ra_queue *q)
 /*
  * The leader's work: the group in one transaction; if that fails on a
  * live connection, each member alone, so that a bad one fails only
- * itself. A connection found lost at BEGIN (the database restarted since
- * the last group) is opened again and the group tried once more. Lost
- * later, the group fails and the next leader connects again; had the
- * COMMIT itself been cut off, the requests may be stored all the same,
- * as with any client.
+ * itself. A connection found lost before the COMMIT was sent (the
+ * database restarted since the last group) is opened again and the group
+ * tried once more. Lost later, the group fails and the next leader
+ * connects again; had the COMMIT itself been cut off, the requests may be
+ * stored all the same, as with any client.
  */
 static void
 commit_group(struct ra_queue *q, struct ra_wait *group)

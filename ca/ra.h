@@ -59,7 +59,7 @@ int	ra_submit_tx(struct store *st, const char *actor,
 	    const struct ra_request *r, int64_t *id, struct err *e);
 
 /*
- * A request and its checked CSR for ra_store_many_tx and ra_queue; id is
+ * A request and its checked CSR for ra_store_many and ra_queue; id is
  * set when it is stored.
  */
 struct ra_item {
@@ -71,10 +71,13 @@ struct ra_item {
 
 /*
  * Stores n requests that ra_check passed, none of them in a batch, with
- * their audit records, in three statements however many they are
- * (store_req_insert_many, audit_append_buf). Caller's transaction.
+ * their audit records, in a transaction of its own and two round trips
+ * however many they are: BEGIN, the rows and the audit chain's head; then
+ * the records, ca-serve's wake-up and the COMMIT. 0 when committed; -2
+ * when it failed before the COMMIT was sent (nothing is stored); -1 when
+ * it failed after (a COMMIT cut off may have been applied all the same).
  */
-int	ra_store_many_tx(struct store *st, struct ra_item *it, size_t n,
+int	ra_store_many(struct store *st, struct ra_item *it, size_t n,
 	    struct err *e);
 
 /*
@@ -82,7 +85,7 @@ int	ra_store_many_tx(struct store *st, struct ra_item *it, size_t n,
  * enrolment site's task threads). A submitter checks its request on its
  * own thread (ra_check), then joins the queue; if no other submitter is
  * committing, it leads: it takes every submission waiting, its own too,
- * stores them in one transaction (ra_store_many_tx) and wakes ca-serve.
+ * stores them in one transaction (ra_store_many) and wakes ca-serve.
  * Submitters that arrive meanwhile wait and go together in the next
  * commit. Each returns when its own request is committed, with its id,
  * or with the reason it failed: when the group's transaction fails, each

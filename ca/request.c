@@ -109,7 +109,7 @@ claim_end(struct request_engine *re)
  * several per request: the keys are read and the certificate store asked
  * once (store_req_cert_facts_many); every group is decided; the
  * certificates are signed; rows, audit records, publish jobs and the
- * requests' new states are written (ca_store_tx, store_req_decide_many).
+ * requests' new states are written (ca_store_tx, store_req_decide_send).
  * ca-serve runs several engines at once (its lanes): their sets share no
  * request, and the facts of a mailbox or key are read under a lock held
  * to the commit, so each set sees the certificates of those before it.
@@ -490,34 +490,60 @@ audit_transition(struct store_audit_buf *ab, const char *actor,
 }
 
 /*
+ * The requests' new states and the audit chain's head for the records in
+ * ab, in one round trip; seals ab for audit_commit_buf.
+ */
+static int
+decide_and_head(struct store *st, const struct store_req_decision *d,
+    size_t m, struct store_audit_buf *ab, struct err *e)
+{
+	struct err	ignored;
+	int		i = -1, h = -1;
+
+	if (m == 0 && ab->n == 0)
+		return 0;
+	if (store_pipe_begin(st, e) != 0)
+		return -1;
+	if ((m > 0 && (i = store_req_decide_send(st, d, m, e)) < 0) ||
+	    (ab->n > 0 && (h = audit_head_send(st, ab->n, e)) < 0)) {
+		(void)store_pipe_run(st, &ignored);
+		return -1;
+	}
+	if (store_pipe_run(st, e) != 0 ||
+	    (m > 0 && store_req_decide_take(st, i, m, e) != 0) ||
+	    (ab->n > 0 && audit_head_take(st, h, ab, e) != 0))
+		return -1;
+	return 0;
+}
+
+/*
  * Writes the set's outcome inside the caller's transaction: the
  * certificates (rows, cert.issue records, publish jobs), escrowed keys,
- * then one audit record per decided request and the requests' states.
+ * then the requests' states. One audit record per decided request is
+ * left in ab, sealed, for the caller to commit with (audit_commit_buf).
  */
 static int
 write_set(struct request_engine *re, struct item *it, size_t n,
-    struct ca_job *jobs, size_t njobs, struct request_counts *c,
-    struct err *e)
+    struct ca_job *jobs, size_t njobs, struct store_audit_buf *ab,
+    struct request_counts *c, struct err *e)
 {
-	struct store_audit_buf		 ab;
 	struct store_req_decision	*d = NULL, *x;
 	char				 extra[128];
 	size_t				 i, m = 0;
 	int				 rc = -1, sub;
 
-	store_audit_buf_init(&ab);
 	if ((d = calloc(n, sizeof(*d))) == NULL) {
 		err_set(e, "out of memory");
 		goto out;
 	}
-	if (ca_store_tx(re->ca, re->st, jobs, njobs, &ab, e) != 0)
+	if (ca_store_tx(re->ca, re->st, jobs, njobs, ab, e) != 0)
 		goto out;
 	for (i = 0; i < n; i++) {
 		if (it[i].job == NULL || it[i].row->key_escrow == NULL)
 			continue;
 		/* kra_escrow_tx appends its own record: the chain keeps
 		 * the order of events */
-		if (audit_append_buf(re->st, &ab, e) != 0 ||
+		if (audit_append_buf(re->st, ab, e) != 0 ||
 		    kra_escrow_tx(re->st, it[i].row->id,
 		    it[i].job->out.serial_hex, &it[i].job->out.der,
 		    it[i].row->key_escrow, it[i].row->key_escrow_len, e) != 0) {
@@ -540,7 +566,7 @@ write_set(struct request_engine *re, struct item *it, size_t n,
 			x->profile = it[i].profile;
 			x->days = it[i].days;
 			snprintf(extra, sizeof(extra), "serial=%s", x->serial);
-			audit_transition(&ab, sub ? re->by : "ca-serve",
+			audit_transition(ab, sub ? re->by : "ca-serve",
 			    &it[i], "request.issue", extra);
 			c->issued++;
 			break;
@@ -549,14 +575,14 @@ write_set(struct request_engine *re, struct item *it, size_t n,
 			x->decided_by = re->by;
 			x->profile = it[i].profile;
 			x->days = it[i].days;
-			audit_transition(&ab, re->by, &it[i], "request.pend",
+			audit_transition(ab, re->by, &it[i], "request.pend",
 			    "");
 			c->pending++;
 			break;
 		case POLICY_DENY:
 			x->state = "denied";
 			x->decided_by = sub ? re->by : "ca-serve";
-			audit_transition(&ab, sub ? re->by : "ca-serve",
+			audit_transition(ab, sub ? re->by : "ca-serve",
 			    &it[i], "request.deny", "");
 			c->denied++;
 			break;
@@ -566,22 +592,21 @@ write_set(struct request_engine *re, struct item *it, size_t n,
 			goto out;
 		}
 	}
-	/* the states last: the audit lock is taken by the flush and held to
+	/* the states last: the audit lock is taken with them and held to
 	 * the commit, which follows at once */
-	if (store_req_decide_many(re->st, d, m, e) != 0 ||
-	    audit_append_buf(re->st, &ab, e) != 0)
+	if (decide_and_head(re->st, d, m, ab, e) != 0)
 		goto out;
 	rc = 0;
 out:
-	store_audit_buf_free(&ab);
 	free(d);
 	return rc;
 }
 
-/* Decides and issues a claimed set inside the caller's transaction. */
+/* Decides and issues a claimed set inside the caller's transaction,
+ * leaving the audit records of its decisions sealed in ab. */
 static int
 do_set(struct request_engine *re, const struct store_req_set *set,
-    struct request_counts *c, struct err *e)
+    struct store_audit_buf *ab, struct request_counts *c, struct err *e)
 {
 	struct request_counts	 mine;
 	struct store_req_facts	*facts = NULL;
@@ -602,7 +627,7 @@ do_set(struct request_engine *re, const struct store_req_set *set,
 	}
 	if (read_keys_and_facts(re, it, set->n, &facts, &nfacts, e) != 0)
 		goto out;
-	/* rows come ordered by group (store_req_claim) */
+	/* rows come ordered by group (store_req_claim_begin) */
 	for (i = 0; i < set->n; i = j) {
 		g = set->rows[i].batch_id ? set->rows[i].batch_id :
 		    set->rows[i].id;
@@ -616,7 +641,7 @@ do_set(struct request_engine *re, const struct store_req_set *set,
 	}
 	memset(&mine, 0, sizeof(mine));
 	if (sign_set(re, it, set->n, &jobs, &njobs, e) != 0 ||
-	    write_set(re, it, set->n, jobs, njobs, &mine, e) != 0)
+	    write_set(re, it, set->n, jobs, njobs, ab, &mine, e) != 0)
 		goto out;
 	c->issued += mine.issued;
 	c->pending += mine.pending;
@@ -685,6 +710,7 @@ work_one(struct request_engine *re, int64_t id, struct request_counts *c,
     struct err *e)
 {
 	struct store_req_set	 set;
+	struct store_audit_buf	 ab;
 	struct request_counts	 mine;
 	int64_t			*ids = NULL;
 	size_t			 i, n = 0;
@@ -692,6 +718,7 @@ work_one(struct request_engine *re, int64_t id, struct request_counts *c,
 
 	memset(&mine, 0, sizeof(mine));
 	memset(&set, 0, sizeof(set));
+	store_audit_buf_init(&ab);
 	if (store_begin(re->st, e) != 0)
 		return -1;
 	claim_begin(re);
@@ -717,7 +744,8 @@ work_one(struct request_engine *re, int64_t id, struct request_counts *c,
 		if (!strcmp(set.rows[i].state, "submitted") ||
 		    !strcmp(set.rows[i].state, "approved"))
 			ids[n++] = set.rows[i].id;
-	if (do_set(re, &set, &mine, e) == 0 && store_commit(re->st, e) == 0) {
+	if (do_set(re, &set, &ab, &mine, e) == 0 &&
+	    audit_commit_buf(re->st, &ab, e) == 0) {
 		c->issued += mine.issued;
 		c->pending += mine.pending;
 		c->denied += mine.denied;
@@ -733,6 +761,7 @@ work_one(struct request_engine *re, int64_t id, struct request_counts *c,
 fail:
 	store_rollback(re->st);
 out:
+	store_audit_buf_free(&ab);
 	store_req_set_free(&set);
 	free(ids);
 	return rc;
@@ -756,6 +785,7 @@ request_work(struct request_engine *re, unsigned max,
     struct request_counts *c, struct err *e)
 {
 	struct store_req_set	 set;
+	struct store_audit_buf	 ab;
 	struct request_counts	 mine;
 	int64_t			*ids = NULL;
 	size_t			 i, n = 0;
@@ -764,10 +794,9 @@ request_work(struct request_engine *re, unsigned max,
 	memset(c, 0, sizeof(*c));
 	memset(&mine, 0, sizeof(mine));
 	memset(&set, 0, sizeof(set));
-	if (store_begin(re->st, e) != 0)
-		return -1;
+	store_audit_buf_init(&ab);
 	claim_begin(re);
-	rc = store_req_claim(re->st, max, &set, e);
+	rc = store_req_claim_begin(re->st, max, &set, e);
 	claim_end(re);
 	if (rc != 0) {
 		store_rollback(re->st);
@@ -781,7 +810,8 @@ request_work(struct request_engine *re, unsigned max,
 	}
 	if (re->claimed != NULL)
 		re->claimed(re->claimed_arg);
-	if (do_set(re, &set, &mine, e) == 0 && store_commit(re->st, e) == 0) {
+	if (do_set(re, &set, &ab, &mine, e) == 0 &&
+	    audit_commit_buf(re->st, &ab, e) == 0) {
 		*c = mine;
 		rc = 0;
 		goto out;
@@ -811,6 +841,7 @@ request_work(struct request_engine *re, unsigned max,
 			goto out;
 	rc = 0;
 out:
+	store_audit_buf_free(&ab);
 	store_req_set_free(&set);
 	free(ids);
 	return rc;

@@ -14,12 +14,21 @@
 /* Statements prepared on this connection, keyed by their SQL text's
  * address (the store's statements are string constants). */
 #define STORE_PREPARED_MAX	64
+/* statements in one pipeline (store_pipe_*) */
+#define STORE_PIPE_MAX		8
 
 struct store {
 	PGconn		*pg;
 	const char	*prepared[STORE_PREPARED_MAX];
 	unsigned	 nprepared;
 	int		 issuing;	/* store_issue_start .. _finish */
+	/* store_pipe_*: what each answer of the open pipeline is (a
+	 * statement's index, or -(slot + 1) for the prepare of the statement
+	 * in prepared[slot]) and the statements' results */
+	int		 piping;
+	int		 pipe_kind[STORE_PIPE_MAX * 2];
+	unsigned	 pipe_sent, pipe_n;
+	PGresult	*pipe_res[STORE_PIPE_MAX];
 	int		 publish_wake;	/* this transaction queued publish jobs */
 	int		 request_wake;	/* store_wake_request: wake ca-serve */
 };
@@ -65,6 +74,7 @@ store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	store_pipe_clear(s);
 	PQfinish(s->pg);
 	free(s);
 }
@@ -253,6 +263,217 @@ store_execp(struct store *s, const char *sql, int n, const char *const *v,
 		return NULL;
 	}
 	return r;
+}
+
+/* ---- several statements, one round trip ------------------------------ */
+
+/*
+ * Under load each round trip waits for the client and the server to be
+ * scheduled in turn, so statements that do not need each other's answers
+ * go together: store_pipe_begin, then store_pipe_send or store_pipe_cmd
+ * for each, then store_pipe_run, which sends them with one Sync, reads
+ * every answer and leaves pipeline mode. The server runs them in order;
+ * after an error it skips the rest. Inside a transaction block the Sync
+ * commits nothing; outside one it would commit what went before it, so
+ * callers open the block (BEGIN) or join one.
+ */
+int
+store_pipe_begin(struct store *s, struct err *e)
+{
+	store_pipe_clear(s);
+	if (PQenterPipelineMode(s->pg) != 1)
+		return pgerr(s, e, "database");
+	s->piping = 1;
+	return 0;
+}
+
+static int
+pipe_room(struct store *s, unsigned kinds, struct err *e)
+{
+	if (!s->piping)
+		return err_set(e, "no pipeline is open");
+	if (s->pipe_n == STORE_PIPE_MAX ||
+	    s->pipe_sent + kinds > STORE_PIPE_MAX * 2)
+		return err_set(e, "too many statements in one pipeline");
+	return 0;
+}
+
+int
+store_pipe_send(struct store *s, const char *sql, int n,
+    const char *const *v, const int *len, const int *fmt, struct err *e)
+{
+	char		 name[32];
+	unsigned	 i;
+
+	if (pipe_room(s, 2, e) != 0)
+		return -1;
+	for (i = 0; i < s->nprepared; i++)
+		if (s->prepared[i] == sql)
+			break;
+	snprintf(name, sizeof(name), "signet_%u", i);
+	if (i == s->nprepared) {
+		if (i == STORE_PREPARED_MAX)
+			return err_set(e, "too many prepared statements");
+		/* prepared in the pipeline: its answer comes first */
+		if (PQsendPrepare(s->pg, name, sql, n, NULL) != 1)
+			return pgerr(s, e, "database");
+		/* its answer is marked -(slot + 1) */
+		s->pipe_kind[s->pipe_sent++] = -(int)s->nprepared - 1;
+		s->prepared[s->nprepared++] = sql;
+	}
+	if (PQsendQueryPrepared(s->pg, name, n, v, len, fmt, 0) != 1)
+		return pgerr(s, e, "database");
+	s->pipe_kind[s->pipe_sent++] = (int)s->pipe_n;
+	return (int)s->pipe_n++;
+}
+
+int
+store_pipe_cmd(struct store *s, const char *sql, struct err *e)
+{
+	if (pipe_room(s, 1, e) != 0)
+		return -1;
+	if (PQsendQueryParams(s->pg, sql, 0, NULL, NULL, NULL, NULL, 0) != 1)
+		return pgerr(s, e, "database");
+	s->pipe_kind[s->pipe_sent++] = (int)s->pipe_n;
+	return (int)s->pipe_n++;
+}
+
+int
+store_pipe_run(struct store *s, struct err *e)
+{
+	PGresult	*r;
+	unsigned	 k;
+	int		 rc = 0, nulls;
+
+	if (!s->piping)
+		return err_set(e, "no pipeline is open");
+	if (PQpipelineSync(s->pg) != 1) {
+		rc = pgerr(s, e, "database");
+		goto out;
+	}
+	for (k = 0; k < s->pipe_sent; k++) {
+		/* each answer, then the NULL that ends it */
+		if ((r = PQgetResult(s->pg)) == NULL) {
+			if (rc == 0)
+				rc = pgerr(s, e, "database");
+			goto out;
+		}
+		switch (PQresultStatus(r)) {
+		case PGRES_COMMAND_OK:
+		case PGRES_TUPLES_OK:
+			break;
+		case PGRES_PIPELINE_ABORTED:
+			if (rc == 0)
+				rc = err_set(e, "database: statement skipped");
+			break;
+		default:
+			if (rc == 0)
+				rc = err_set(e, "database: %.*s",
+				    (int)strcspn(PQresultErrorMessage(r), "\n"),
+				    PQresultErrorMessage(r));
+			break;
+		}
+		/* a prepare that failed, or was skipped after an error,
+		 * left no statement by its name: the next use prepares it */
+		if (s->pipe_kind[k] < 0 &&
+		    PQresultStatus(r) != PGRES_COMMAND_OK)
+			s->prepared[-s->pipe_kind[k] - 1] = NULL;
+		if (s->pipe_kind[k] >= 0)
+			s->pipe_res[s->pipe_kind[k]] = r;
+		else
+			PQclear(r);
+		if ((r = PQgetResult(s->pg)) != NULL) {
+			PQclear(r);
+			if (rc == 0)
+				rc = err_set(e, "database: an answer too many");
+			goto out;
+		}
+	}
+	r = PQgetResult(s->pg);
+	if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+		if (rc == 0)
+			rc = pgerr(s, e, "database");
+	}
+	PQclear(r);
+out:
+	if (PQexitPipelineMode(s->pg) != 1) {
+		/* answers left unread after a failure: drain to the Sync */
+		for (nulls = 0; nulls < 16;) {
+			if ((r = PQgetResult(s->pg)) == NULL) {
+				nulls++;
+				continue;
+			}
+			nulls = 0;
+			k = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+			PQclear(r);
+			if (k)
+				break;
+		}
+		/* still in it: every later statement fails, and the caller
+		 * gives the connection up */
+		if (PQexitPipelineMode(s->pg) != 1 && rc == 0)
+			rc = pgerr(s, e, "database");
+	}
+	s->piping = 0;
+	return rc;
+}
+
+PGresult *
+store_pipe_take(struct store *s, int i)
+{
+	PGresult	*r;
+
+	if (i < 0 || (unsigned)i >= s->pipe_n)
+		return NULL;
+	r = s->pipe_res[i];
+	s->pipe_res[i] = NULL;
+	return r;
+}
+
+void
+store_pipe_clear(struct store *s)
+{
+	unsigned	i;
+
+	for (i = 0; i < STORE_PIPE_MAX; i++) {
+		PQclear(s->pipe_res[i]);
+		s->pipe_res[i] = NULL;
+	}
+	s->pipe_sent = s->pipe_n = 0;
+}
+
+/*
+ * Ends the caller's transaction with what the pipeline holds: the wake-ups
+ * it carries, then COMMIT, all with one Sync. On failure the transaction
+ * is rolled back.
+ */
+int
+store_pipe_commit(struct store *s, struct err *e)
+{
+	static const char *const wake[2] = {
+		"SELECT pg_notify('signet_publish', '')",
+		"SELECT pg_notify('signet_request', '')",
+	};
+	struct err	ignored;
+	int		w[2] = { s->publish_wake, s->request_wake };
+	int		i;
+
+	s->publish_wake = s->request_wake = 0;
+	for (i = 0; i < 2; i++)
+		if (w[i] && store_pipe_cmd(s, wake[i], e) < 0)
+			goto fail;
+	if (store_pipe_cmd(s, "COMMIT", e) < 0)
+		goto fail;
+	if (store_pipe_run(s, e) != 0) {
+		if (PQtransactionStatus(s->pg) != PQTRANS_IDLE)
+			store_rollback(s);
+		return -1;
+	}
+	return 0;
+fail:
+	(void)store_pipe_run(s, &ignored);
+	store_rollback(s);
+	return -1;
 }
 
 int
@@ -798,15 +1019,19 @@ arrs_free(struct store_arr *a, size_t n)
 
 /* ---- many rows at once ----------------------------------------------- */
 
+/* the rows, and a cert.issue publish job for each row inserted */
 static const char SQL_CERT_INSERT_MANY[] =
-    "INSERT INTO certificates (serial, email, display_name, profile, "
-    "key_type, spki_sha256, not_before, not_after, der, issued_by, "
-    "request_id) SELECT s, m, d, p, k, h, to_timestamp(nb), "
+    "WITH c AS (INSERT INTO certificates (serial, email, display_name, "
+    "profile, key_type, spki_sha256, not_before, not_after, der, "
+    "issued_by, request_id) SELECT s, m, d, p, k, h, to_timestamp(nb), "
     "to_timestamp(na), x, b, r FROM unnest($1::text[], $2::text[], "
     "$3::text[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], "
     "$8::bigint[], $9::bytea[], $10::text[], $11::bigint[]) "
-    "AS u(s, m, d, p, k, h, nb, na, x, b, r) "
-    "ON CONFLICT (serial) DO NOTHING RETURNING serial";
+    "WITH ORDINALITY AS u(s, m, d, p, k, h, nb, na, x, b, r, i) "
+    "ORDER BY i ON CONFLICT (serial) DO NOTHING RETURNING serial, email), "
+    "j AS (INSERT INTO publish_jobs (kind, ref, email) "
+    "SELECT 'cert.issue', serial, email FROM c) "
+    "SELECT serial FROM c";
 
 int
 store_cert_insert_many(struct store *s, const struct cert_row *rows,
@@ -842,6 +1067,8 @@ store_cert_insert_many(struct store *s, const struct cert_row *rows,
 	if ((r = store_execp(s, SQL_CERT_INSERT_MANY, 11, v, NULL, NULL,
 	    e)) == NULL)
 		goto out;
+	if (PQntuples(r) > 0)
+		publish_queued(s);
 	/* a serial not returned was taken already (RFC 5280 4.1.2.2: unique
 	 * per CA), by an older certificate or by an earlier row here */
 	for (k = 0; k < PQntuples(r); k++)
@@ -855,44 +1082,6 @@ store_cert_insert_many(struct store *s, const struct cert_row *rows,
 out:
 	PQclear(r);
 	arrs_free(a, 11);
-	return rc;
-}
-
-static const char SQL_PUBLISH_MANY[] =
-    "INSERT INTO publish_jobs (kind, ref, email) SELECT $1, r, m "
-    "FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(r, m, i) "
-    "ORDER BY i";
-
-int
-store_publish_enqueue_many(struct store *s, const char *kind,
-    const char *const *refs, const char *const *emails, size_t n,
-    struct err *e)
-{
-	struct store_arr	 a[2];
-	const char		*v[3];
-	PGresult		*r;
-	size_t			 i;
-	int			 rc = -1;
-
-	if (n == 0)
-		return 0;
-	store_arr_init(&a[0]);
-	store_arr_init(&a[1]);
-	for (i = 0; i < n; i++) {
-		store_arr_text(&a[0], refs[i] != NULL ? refs[i] : "");
-		store_arr_text(&a[1], emails[i]);
-	}
-	v[0] = kind;
-	if (arr_values(a, 2, v + 1, e) != 0)
-		goto out;
-	if ((r = store_execp(s, SQL_PUBLISH_MANY, 3, v, NULL, NULL, e)) ==
-	    NULL)
-		goto out;
-	PQclear(r);
-	publish_queued(s);
-	rc = 0;
-out:
-	arrs_free(a, 2);
 	return rc;
 }
 
@@ -917,6 +1106,7 @@ store_audit_buf_reset(struct store_audit_buf *b)
 	}
 	b->n = 0;
 	b->oom = 0;
+	b->sealed = 0;
 }
 
 void
@@ -949,6 +1139,7 @@ store_audit_buf_add(struct store_audit_buf *b, const char *actor,
 	}
 	r = &b->r[b->n];
 	memset(r, 0, sizeof(*r));
+	b->sealed = 0;	/* a record more: the head is read again */
 	r->actor = strdup(actor);
 	r->action = strdup(action);
 	r->subject = strdup(subject != NULL ? subject : "");
@@ -983,21 +1174,15 @@ static const char SQL_AUDIT_HEAD[] =
     "ORDER BY a.chain DESC, a.seq DESC LIMIT 1) h ON true, "
     "unnest(array_fill(0, ARRAY[$1::int])) ORDER BY 2";
 
-int
-store_audit_head(struct store *s, size_t n, int *chain, int64_t *seqs,
+/* A head query's answer, read and cleared. */
+static int
+audit_head_read(PGresult *r, size_t n, int *chain, int64_t *seqs,
     uint8_t hash[32], int64_t *now_us, struct err *e)
 {
-	PGresult	*r;
 	unsigned char	*h;
-	const char	*v[1];
-	char		 nbuf[24];
 	size_t		 hl, i;
 	int		 rc = -1;
 
-	snprintf(nbuf, sizeof(nbuf), "%zu", n);
-	v[0] = nbuf;
-	if ((r = store_execp(s, SQL_AUDIT_HEAD, 1, v, NULL, NULL, e)) == NULL)
-		return -1;
 	if ((size_t)PQntuples(r) != n || n == 0) {
 		err_set(e, "database: no audit chain head");
 		goto out;
@@ -1020,24 +1205,56 @@ out:
 	return rc;
 }
 
+int
+store_audit_head(struct store *s, size_t n, int *chain, int64_t *seqs,
+    uint8_t hash[32], int64_t *now_us, struct err *e)
+{
+	PGresult	*r;
+	const char	*v[1];
+	char		 nbuf[24];
+
+	snprintf(nbuf, sizeof(nbuf), "%zu", n);
+	v[0] = nbuf;
+	if ((r = store_execp(s, SQL_AUDIT_HEAD, 1, v, NULL, NULL, e)) == NULL)
+		return -1;
+	return audit_head_read(r, n, chain, seqs, hash, now_us, e);
+}
+
+int
+store_audit_head_send(struct store *s, size_t n, struct err *e)
+{
+	const char	*v[1];
+	char		 nbuf[24];
+
+	snprintf(nbuf, sizeof(nbuf), "%zu", n);
+	v[0] = nbuf;
+	return store_pipe_send(s, SQL_AUDIT_HEAD, 1, v, NULL, NULL, e);
+}
+
+int
+store_audit_head_take(struct store *s, int i, size_t n, int *chain,
+    int64_t *seqs, uint8_t hash[32], int64_t *now_us, struct err *e)
+{
+	PGresult	*r;
+
+	if ((r = store_pipe_take(s, i)) == NULL)
+		return err_set(e, "database: no audit chain head");
+	return audit_head_read(r, n, chain, seqs, hash, now_us, e);
+}
+
 static const char SQL_AUDIT_INSERT_MANY[] =
     "INSERT INTO audit_log (seq, chain, at_us, actor, action, subject, "
     "detail, prev_hash, hash) SELECT * FROM unnest($1::bigint[], "
     "$2::smallint[], $3::bigint[], $4::text[], $5::text[], $6::text[], "
     "$7::text[], $8::bytea[], $9::bytea[])";
 
-int
-store_audit_insert_many(struct store *s, const struct audit_rec *recs,
-    size_t n, struct err *e)
+/* The insert's arrays; 0, or -1 when out of memory. */
+static int
+audit_insert_values(struct store_arr *a, const char **v,
+    const struct audit_rec *recs, size_t n, struct err *e)
 {
-	struct store_arr	 a[9];
-	const char		*v[9];
-	PGresult		*r;
-	size_t			 i;
-	int			 rc = -1;
+	size_t	i;
 
-	if (n == 0)
-		return 0;
 	for (i = 0; i < 9; i++)
 		store_arr_init(&a[i]);
 	for (i = 0; i < n; i++) {
@@ -1051,7 +1268,21 @@ store_audit_insert_many(struct store *s, const struct audit_rec *recs,
 		store_arr_bytea(&a[7], recs[i].prev_hash, 32);
 		store_arr_bytea(&a[8], recs[i].hash, 32);
 	}
-	if (arr_values(a, 9, v, e) != 0)
+	return arr_values(a, 9, v, e);
+}
+
+int
+store_audit_insert_many(struct store *s, const struct audit_rec *recs,
+    size_t n, struct err *e)
+{
+	struct store_arr	 a[9];
+	const char		*v[9];
+	PGresult		*r;
+	int			 rc = -1;
+
+	if (n == 0)
+		return 0;
+	if (audit_insert_values(a, v, recs, n, e) != 0)
 		goto out;
 	if ((r = store_execp(s, SQL_AUDIT_INSERT_MANY, 9, v, NULL, NULL,
 	    e)) == NULL)
@@ -1064,6 +1295,22 @@ store_audit_insert_many(struct store *s, const struct audit_rec *recs,
 	PQclear(r);
 	rc = 0;
 out:
+	arrs_free(a, 9);
+	return rc;
+}
+
+int
+store_audit_insert_send(struct store *s, const struct audit_rec *recs,
+    size_t n, struct err *e)
+{
+	struct store_arr	 a[9];
+	const char		*v[9];
+	int			 rc = -1;
+
+	/* libpq copies the values into its buffer as it sends */
+	if (audit_insert_values(a, v, recs, n, e) == 0)
+		rc = store_pipe_send(s, SQL_AUDIT_INSERT_MANY, 9, v, NULL,
+		    NULL, e);
 	arrs_free(a, 9);
 	return rc;
 }

@@ -30,6 +30,26 @@ int	store_begin(struct store *, struct err *e);
 int	store_commit(struct store *, struct err *e);
 void	store_rollback(struct store *);
 
+/*
+ * Several statements in one round trip (store.c, "several statements"):
+ * store_pipe_begin; store_pipe_send (a prepared statement with
+ * parameters) or store_pipe_cmd (plain SQL) for each, which return the
+ * statement's index; store_pipe_run sends them and reads every answer,
+ * 0 when all succeeded; store_pipe_take(i) hands over statement i's
+ * result (the caller clears it). store_pipe_commit queues the
+ * transaction's wake-ups and COMMIT behind the statements and runs them,
+ * rolling back on failure. At most 8 statements.
+ */
+int	store_pipe_begin(struct store *, struct err *e);
+int	store_pipe_send(struct store *, const char *sql, int n,
+	    const char *const *v, const int *len, const int *fmt,
+	    struct err *e);
+int	store_pipe_cmd(struct store *, const char *sql, struct err *e);
+int	store_pipe_run(struct store *, struct err *e);
+PGresult *store_pipe_take(struct store *, int i);
+void	store_pipe_clear(struct store *);
+int	store_pipe_commit(struct store *, struct err *e);
+
 /* Applies the embedded migrations not yet applied; *applied counts them. */
 int	store_migrate(struct store *, int *applied, struct err *e);
 /* The highest applied migration, 0 for an empty database. */
@@ -76,9 +96,10 @@ int	store_cert_get(struct store *, const char *serial, store_cert_fn fn,
 int	store_cert_count(struct store *, int64_t *n, struct err *e);
 
 /*
- * Inserts n rows in one statement (caller's transaction). taken[i] is set
- * to 1 for a row not inserted because its serial is taken; every other
- * row is in.
+ * Inserts n rows in one statement (caller's transaction), each with its
+ * cert.issue publish job. taken[i] is set to 1 for a row not inserted
+ * because its serial is taken (and so without a job); every other row is
+ * in.
  */
 int	store_cert_insert_many(struct store *, const struct cert_row *rows,
 	    size_t n, int *taken, struct err *e);
@@ -111,10 +132,6 @@ void	store_issue_abort(struct store *);
  */
 int	store_publish_enqueue(struct store *, const char *kind, const char *ref,
 	    const char *email, struct err *e);
-/* n jobs of one kind in one statement, in order. */
-int	store_publish_enqueue_many(struct store *, const char *kind,
-	    const char *const *refs, const char *const *emails, size_t n,
-	    struct err *e);
 
 /*
  * NOTIFY channel with payload (NULL: empty): inside a transaction it goes
@@ -173,6 +190,7 @@ struct store_audit_buf {
 	struct audit_rec	*r;
 	size_t			 n, cap;
 	int			 oom;
+	int			 sealed;	/* seq and hashes set */
 };
 void	store_audit_buf_init(struct store_audit_buf *);
 void	store_audit_buf_add(struct store_audit_buf *, const char *actor,
@@ -187,8 +205,16 @@ void	store_audit_buf_free(struct store_audit_buf *);
  */
 int	store_audit_head(struct store *, size_t n, int *chain, int64_t *seqs,
 	    uint8_t hash[32], int64_t *now_us, struct err *e);
-/* Inserts whole records (seq, hashes and all) in one statement. */
+/* The same sent in an open pipeline (store_pipe_send), and its answer
+ * read after store_pipe_run. */
+int	store_audit_head_send(struct store *, size_t n, struct err *e);
+int	store_audit_head_take(struct store *, int i, size_t n, int *chain,
+	    int64_t *seqs, uint8_t hash[32], int64_t *now_us, struct err *e);
+/* Inserts whole records (seq, hashes and all) in one statement; _send
+ * queues it in an open pipeline. */
 int	store_audit_insert_many(struct store *, const struct audit_rec *recs,
+	    size_t n, struct err *e);
+int	store_audit_insert_send(struct store *, const struct audit_rec *recs,
 	    size_t n, struct err *e);
 typedef int (*store_audit_fn)(void *arg, const struct audit_rec *r);
 /* Every record, chain by chain, each in its order; stops early when fn

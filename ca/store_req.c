@@ -301,19 +301,18 @@ static const char SQL_REQ_INSERT_MANY[] =
 #define INSERT_MANY_COLS	15
 
 int
-store_req_insert_many(struct store *s, const struct req_row *rows, size_t n,
-    int64_t *ids, struct err *e)
+store_req_insert_send(struct store *s, const struct req_row *rows, size_t n,
+    struct err *e)
 {
 	struct store_arr	 a[INSERT_MANY_COLS];
 	const struct req_row	*r;
 	const char		*v[INSERT_MANY_COLS];
 	char			*groups;
-	PGresult		*res = NULL;
 	size_t			 i, k;
 	int			 rc = -1;
 
 	if (n == 0)
-		return 0;
+		return err_set(e, "no requests to insert");
 	for (k = 0; k < INSERT_MANY_COLS; k++)
 		store_arr_init(&a[k]);
 	for (i = 0; i < n; i++) {
@@ -362,21 +361,31 @@ store_req_insert_many(struct store *s, const struct req_row *rows, size_t n,
 			err_set(e, "out of memory");
 			goto out;
 		}
-	if ((res = store_execp(s, SQL_REQ_INSERT_MANY, INSERT_MANY_COLS, v,
-	    NULL, NULL, e)) == NULL)
-		goto out;
-	if ((size_t)PQntuples(res) != n) {
-		err_set(e, "database: %d ids for %zu requests",
-		    PQntuples(res), n);
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		ids[i] = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
-	rc = 0;
+	/* libpq copies the values into its buffer as it sends */
+	rc = store_pipe_send(s, SQL_REQ_INSERT_MANY, INSERT_MANY_COLS, v, NULL,
+	    NULL, e);
 out:
-	PQclear(res);
 	for (k = 0; k < INSERT_MANY_COLS; k++)
 		store_arr_free(&a[k]);
+	return rc;
+}
+
+int
+store_req_insert_take(struct store *s, int i, size_t n, int64_t *ids,
+    struct err *e)
+{
+	PGresult	*res;
+	size_t		 k;
+	int		 rc = 0;
+
+	if ((res = store_pipe_take(s, i)) == NULL)
+		return err_set(e, "database: no ids for the requests");
+	if ((size_t)PQntuples(res) != n)
+		rc = err_set(e, "database: %d ids for %zu requests",
+		    PQntuples(res), n);
+	for (k = 0; rc == 0 && k < n; k++)
+		ids[k] = strtoll(PQgetvalue(res, (int)k, 0), NULL, 10);
+	PQclear(res);
 	return rc;
 }
 
@@ -405,19 +414,27 @@ static const char SQL_CLAIM[] =
     CLAIM_GROUPS;
 
 int
-store_req_claim(struct store *s, unsigned limit, struct store_req_set *out,
-    struct err *e)
+store_req_claim_begin(struct store *s, unsigned limit,
+    struct store_req_set *out, struct err *e)
 {
 	char		 lim[16];
 	const char	*v[1] = { lim };
-	PGresult	*r;
+	struct err	 ignored;
+	int		 i;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(lim, sizeof(lim), "%u", limit);
-	r = store_execp(s, SQL_CLAIM, 1, v, NULL, NULL, e);
-	if (r == NULL)
+	/* the BEGIN travels with the claim */
+	if (store_pipe_begin(s, e) != 0)
 		return -1;
-	return fill_set(r, out, e);
+	if (store_pipe_cmd(s, "BEGIN", e) < 0 ||
+	    (i = store_pipe_send(s, SQL_CLAIM, 1, v, NULL, NULL, e)) < 0) {
+		(void)store_pipe_run(s, &ignored);
+		return -1;
+	}
+	if (store_pipe_run(s, e) != 0)
+		return -1;
+	return fill_set(store_pipe_take(s, i), out, e);
 }
 
 int
@@ -563,6 +580,7 @@ store_req_cert_facts_many(struct store *s, size_t n,
 {
 	struct store_arr	 a[3];
 	const char		*v[3], *lv[2];
+	struct err		 ignored;
 	PGresult		*r = NULL;
 	size_t			 i;
 	int			 k, rc = -1;
@@ -584,11 +602,19 @@ store_req_cert_facts_many(struct store *s, size_t n,
 		}
 	lv[0] = v[0];
 	lv[1] = v[2];
-	if ((r = store_execp(s, SQL_FACTS_LOCK, 2, lv, NULL, NULL, e)) == NULL)
+	/* the locks and the facts in one round trip: the facts are read
+	 * after the locks are granted */
+	if (store_pipe_begin(s, e) != 0)
 		goto out;
-	PQclear(r);
-	if ((r = store_execp(s, SQL_FACTS_MANY, 3, v, NULL, NULL, e)) == NULL)
+	if (store_pipe_send(s, SQL_FACTS_LOCK, 2, lv, NULL, NULL, e) < 0 ||
+	    (k = store_pipe_send(s, SQL_FACTS_MANY, 3, v, NULL, NULL,
+	    e)) < 0) {
+		(void)store_pipe_run(s, &ignored);
 		goto out;
+	}
+	if (store_pipe_run(s, e) != 0)
+		goto out;
+	r = store_pipe_take(s, k);
 	if ((size_t)PQntuples(r) != n) {
 		err_set(e, "database: %d answers for %zu requests",
 		    PQntuples(r), n);
@@ -637,18 +663,14 @@ static const char SQL_DECIDE_MANY[] =
     "$5::text[], $6::text[], $7::int[]) "
     "AS u(id, state, reason, by, serial, profile, days) WHERE r.id = u.id";
 
-int
-store_req_decide_many(struct store *s, const struct store_req_decision *d,
-    size_t n, struct err *e)
+/* The decisions' arrays; 0, or -1 when out of memory. */
+static int
+decide_values(struct store_arr *a, const char **v,
+    const struct store_req_decision *d, size_t n, struct err *e)
 {
-	struct store_arr	 a[7];
-	const char		*v[7];
-	PGresult		*r = NULL;
-	size_t			 i;
-	int			 k, rc = -1;
+	size_t	i;
+	int	k;
 
-	if (n == 0)
-		return 0;
 	for (k = 0; k < 7; k++)
 		store_arr_init(&a[k]);
 	for (i = 0; i < n; i++) {
@@ -664,23 +686,44 @@ store_req_decide_many(struct store *s, const struct store_req_decision *d,
 			store_arr_text(&a[6], NULL);
 	}
 	for (k = 0; k < 7; k++)
-		if ((v[k] = store_arr_str(&a[k])) == NULL) {
-			err_set(e, "out of memory");
-			goto out;
-		}
-	if ((r = store_execp(s, SQL_DECIDE_MANY, 7, v, NULL, NULL, e)) == NULL)
-		goto out;
-	if (strtoul(PQcmdTuples(r), NULL, 10) != n) {
-		err_set(e, "%s of %zu requests changed: some vanished",
+		if ((v[k] = store_arr_str(&a[k])) == NULL)
+			return err_set(e, "out of memory");
+	return 0;
+}
+
+static int
+decided(PGresult *r, size_t n, struct err *e)
+{
+	int	rc = 0;
+
+	if (r == NULL)
+		return err_set(e, "database: no answer to the decisions");
+	if (strtoul(PQcmdTuples(r), NULL, 10) != n)
+		rc = err_set(e, "%s of %zu requests changed: some vanished",
 		    PQcmdTuples(r), n);
-		goto out;
-	}
-	rc = 0;
-out:
 	PQclear(r);
+	return rc;
+}
+
+int
+store_req_decide_send(struct store *s, const struct store_req_decision *d,
+    size_t n, struct err *e)
+{
+	struct store_arr	 a[7];
+	const char		*v[7];
+	int			 k, rc = -1;
+
+	if (decide_values(a, v, d, n, e) == 0)
+		rc = store_pipe_send(s, SQL_DECIDE_MANY, 7, v, NULL, NULL, e);
 	for (k = 0; k < 7; k++)
 		store_arr_free(&a[k]);
 	return rc;
+}
+
+int
+store_req_decide_take(struct store *s, int i, size_t n, struct err *e)
+{
+	return decided(store_pipe_take(s, i), n, e);
 }
 
 int

@@ -66,19 +66,25 @@ int	store_req_insert(struct store *, const struct req_row *r, int64_t *id,
 	    struct err *e);
 
 /*
- * Inserts n requests that belong to no batch (batch_id 0) in one
- * statement, in order; ids[i] is rows[i]'s. Caller's transaction.
+ * Queues the insert of n requests that belong to no batch (batch_id 0),
+ * one statement, in the caller's open pipeline (store_pipe_send); after
+ * store_pipe_run, store_req_insert_take reads their ids (statement i):
+ * ids[k] is rows[k]'s.
  */
-int	store_req_insert_many(struct store *, const struct req_row *rows,
-	    size_t n, int64_t *ids, struct err *e);
+int	store_req_insert_send(struct store *, const struct req_row *rows,
+	    size_t n, struct err *e);
+int	store_req_insert_take(struct store *, int i, size_t n, int64_t *ids,
+	    struct err *e);
 
 /*
  * Claims up to limit requests waiting for ca-serve (submitted or approved,
  * not backing off after a failure), oldest first, with FOR UPDATE SKIP
  * LOCKED, together with every member of their batches (in any state).
- * Rows come ordered by batch (batch_id, else id), then id.
+ * Rows come ordered by batch (batch_id, else id), then id. It opens the
+ * transaction (its BEGIN goes with the claim, in one round trip); on
+ * failure the caller rolls back.
  */
-int	store_req_claim(struct store *, unsigned limit,
+int	store_req_claim_begin(struct store *, unsigned limit,
 	    struct store_req_set *out, struct err *e);
 /* The same for one request (and its batch), if it still waits. */
 int	store_req_claim_one(struct store *, int64_t id,
@@ -139,8 +145,11 @@ struct store_req_decision {
 	const char	*profile;	/* NULL: unchanged */
 	unsigned	 days;		/* 0: unchanged */
 };
-int	store_req_decide_many(struct store *,
+/* Queued in the caller's open pipeline (store_pipe_send); its answer is
+ * checked after store_pipe_run (statement i): every one changed. */
+int	store_req_decide_send(struct store *,
 	    const struct store_req_decision *d, size_t n, struct err *e);
+int	store_req_decide_take(struct store *, int i, size_t n, struct err *e);
 
 /*
  * Notes a failed attempt: attempts + 1 and last_error. Returns the new

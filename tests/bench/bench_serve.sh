@@ -55,6 +55,14 @@ rate=$(echo "$issued $t0 $t1" | awk '{ printf "%.0f", $1 / ($3 - $2) }')
 echo "durable issuances: $issued of $N in $(echo "$t0 $t1" | awk '{ printf "%.2f", $2 - $1 }') s = $rate/s" \
 	"($(echo "$rate $sign" | awk '{ printf "%.2f", $1 / $2 }') of the in-memory rate; target >= 1500/s)"
 
+# The backlog's OCSP responses, signed now: otherwise ca-serve's start-up
+# pre-signing walk (revsvc.c) would sign 20,000 of them inside the
+# latency window below, a one-off catch-up rather than the steady load.
+t0=$(date +%s.%N)
+"$SIGNET" --home "$H" ocsp-refresh >/dev/null
+t1=$(date +%s.%N)
+echo "OCSP pre-signing of the backlog (ocsp-refresh): $(echo "$issued $t0 $t1" | awk '{ printf "%.2f s, %.0f responses/s", $3 - $2, $1 / ($3 - $2) }')"
+
 # latency: a steady load just under capacity, ca-serve running
 load=$(echo "$rate" | awk '{ r = $1 >= 1500 ? 1500 : int($1 * 0.8); if (r < 50) r = 50; print r }')
 m=$((load * 10))

@@ -291,3 +291,50 @@ cert_of() {
 	[ "$status" -eq 0 ]
 }
 
+
+# A set's statements travel in few round trips (a pipeline for the states
+# and the audit chain's head, another for the records and the COMMIT): a
+# refusal at either ends the set's transaction, and each request is then
+# tried alone, so the others are still issued.
+@test "a set the database refuses at the decision or at the COMMIT: the others are issued, the refused ones retried" {
+	local who
+	for who in grace1 grace2 stuck late; do
+		make_csr ecdsa-p256 "$W/$who.csr"
+		sg "$H3" request submit --operator adm --password-file "$W/adm3.pw" \
+			--csr "$W/$who.csr" --email "$who@example.com" --profile signing \
+			--via-ra --requester "$who" --groups smime-auto >/dev/null
+	done
+	q() { psql_home "$H3" "$1"; }
+	q "CREATE FUNCTION t_refuse() RETURNS trigger LANGUAGE plpgsql AS
+	   \$\$BEGIN RAISE EXCEPTION 'test refuses %', NEW.email; END\$\$;
+	   CREATE TRIGGER t_stuck BEFORE UPDATE ON requests FOR EACH ROW
+	     WHEN (NEW.email = 'stuck@example.com' AND NEW.state = 'issued')
+	     EXECUTE FUNCTION t_refuse();
+	   CREATE CONSTRAINT TRIGGER t_late AFTER INSERT ON certificates
+	     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+	     WHEN (NEW.email = 'late@example.com') EXECUTE FUNCTION t_refuse()" >/dev/null
+	SIGNET_SERVE_LANES=1 run sg "$H3" ca-serve --once
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(q "SELECT string_agg(email || ' ' || state || ' ' || attempts, ', ' ORDER BY email)
+	        FROM requests WHERE requester IN ('grace1', 'grace2', 'stuck', 'late')")" = \
+	  "grace1@example.com issued 0, grace2@example.com issued 0, late@example.com submitted 1, stuck@example.com submitted 1" ]
+	[ "$(q "SELECT last_error LIKE '%test refuses stuck@example.com%' FROM requests WHERE requester = 'stuck'")" = t ]
+	[ "$(q "SELECT last_error LIKE '%test refuses late@example.com%' FROM requests WHERE requester = 'late'")" = t ]
+	# nothing of the refused ones was kept: no certificate, job or record
+	[ "$(q "SELECT count(*) FROM certificates WHERE email IN ('stuck@example.com', 'late@example.com')")" = 0 ]
+	[ "$(q "SELECT count(*) FROM publish_jobs WHERE email IN ('stuck@example.com', 'late@example.com')")" = 0 ]
+	[ "$(q "SELECT count(*) FROM audit_log WHERE action IN ('cert.issue', 'request.issue') AND (subject IN ('stuck@example.com', 'late@example.com') OR subject IN (SELECT 'request ' || id FROM requests WHERE requester IN ('stuck', 'late')))")" = 0 ]
+	[ "$(q "SELECT count(*) FROM publish_jobs WHERE email IN ('grace1@example.com', 'grace2@example.com')")" = 2 ]
+	run sg "$H3" audit verify
+	[ "$status" -eq 0 ]
+	# the fault gone, the next pass after the back-off issues them
+	q "DROP TRIGGER t_stuck ON requests; DROP TRIGGER t_late ON certificates; DROP FUNCTION t_refuse()" >/dev/null
+	sleep 5
+	SIGNET_SERVE_LANES=1 run sg "$H3" ca-serve --once
+	[ "$status" -eq 0 ]
+	[ "$(q "SELECT count(*) FROM requests WHERE requester IN ('stuck', 'late') AND state = 'issued'")" = 2 ]
+	[ "$(q "SELECT count(*) FROM certificates WHERE email IN ('stuck@example.com', 'late@example.com')")" = 2 ]
+	run sg "$H3" audit verify
+	[ "$status" -eq 0 ]
+}
