@@ -18,11 +18,13 @@
  *	  durable  csr_parse + ca_issue: certificate, row, audit record and
  *		   publish job, one transaction (one commit) per certificate,
  *		   exactly as `signet issue` does;
- *	  durableT the same from T threads (BENCH_ISSUE_THREADS, 2), each
- *		   with its own CA handle (ca_dup) and database connection,
- *		   as ca-serve's signing threads work: each certificate
- *		   still has its own commit, and one thread signs while
- *		   another's commit is flushed.
+ *	  durableT the same from 2 threads, each with its own CA handle
+ *		   (ca_dup) and database connection, as ca-serve's signing
+ *		   threads work: each certificate still has its own commit,
+ *		   and one thread signs while another's commit is flushed;
+ *	  durableT4 the same from 4 threads: a thread's certificate waits
+ *		   for its statements and its commit for longer than it
+ *		   takes to sign one, so two threads leave the core idle.
  *	and prints one line per measurement:
  *	  <name> <median certs/s> <run1> <run2> ...
  */
@@ -340,12 +342,11 @@ run_all(const char *home, const char *dir, size_t n, int reps)
 	struct issuer_thread th[MAX_THREADS];
 	struct ca	*ca = NULL;
 	struct store	*st = NULL;
-	const char	*tv = getenv("BENCH_ISSUE_THREADS");
-	int		 nth = tv != NULL ? atoi(tv) : 2, t;
+	int		 nth = 4, t;
 	struct input	 in;
 	struct err	 e;
 	double		 limit[MAX_REPS], mem[MAX_REPS], dur[MAX_REPS],
-			 dur2[MAX_REPS];
+			 dur2[MAX_REPS], dur4[MAX_REPS];
 	char		*ci = NULL, *abs = NULL;
 	int		 i, rc = -1;
 
@@ -359,8 +360,6 @@ run_all(const char *home, const char *dir, size_t n, int reps)
 		goto out;
 	}
 	memset(th, 0, sizeof(th));
-	if (nth < 1 || nth > MAX_THREADS)
-		nth = 2;
 	for (t = 0; t < nth; t++)
 		if ((th[t].ca = ca_dup(ca, &e)) == NULL ||
 		    (th[t].st = store_open(ci, &e)) == NULL) {
@@ -374,13 +373,14 @@ run_all(const char *home, const char *dir, size_t n, int reps)
 		if (run_limit(ca, &in, &limit[i]) != 0 ||
 		    run_memory(ca, &in, &mem[i]) != 0 ||
 		    run_durable(ca, st, &in, &dur[i]) != 0 ||
-		    run_durable_mt(th, nth, &in, &dur2[i]) != 0)
+		    run_durable_mt(th, 2, &in, &dur2[i]) != 0 ||
+		    run_durable_mt(th, 4, &in, &dur4[i]) != 0)
 			goto out;
 	report("limit", limit, reps);
 	report("memory", mem, reps);
 	report("durable", dur, reps);
 	report("durableT", dur2, reps);
-	printf("threads %d\n", nth);
+	report("durableT4", dur4, reps);
 	rc = 0;
 out:
 	input_free(&in);
