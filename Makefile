@@ -38,7 +38,7 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(patsubst tests/bench/%.c,build/rel/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps test unit unit-san fuzz bench run stop clean web
+.PHONY: all deps test unit unit-san fuzz bench run stop clean web web-san
 .SECONDARY:
 
 all: bin/signet $(POLICY_SO) $(TESTMOD_SO) $(UNIT_BIN) $(BENCH_BIN) web
@@ -128,18 +128,22 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(ASN_GEN)
 web: build/rel/libsignet.a
 	$(MAKE) -C web
 
+web-san: build/san/libsignet.a
+	$(MAKE) -C web san
+
 deps:
 	bash scripts/install-deps.sh
 
 unit: $(UNIT_BIN)
 unit-san: $(UNIT_SAN) bin/signet-san
 
-# make test: install what is needed, build release, ASan/UBSan and TSan
-# binaries, run every unit, integration and interop test, end with
-# "N passed, N failed".
+# make test: install what is needed, build release, ASan/UBSan (the CA
+# core's unit tests and the web module) and TSan binaries, run every unit,
+# integration and interop test and the web suites again on the sanitizer
+# module, end with "N passed, N failed".
 test: deps
 	$(MAKE) all
-	$(MAKE) unit-san $(FUZZ_BIN) $(TSAN_BIN)
+	$(MAKE) unit-san web-san $(FUZZ_BIN) $(TSAN_BIN)
 	bash tests/run.sh
 
 fuzz: $(FUZZ_BIN)

@@ -973,6 +973,30 @@ read_request(struct http_request *req, u_int8_t *der, size_t *len)
 	return 0;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+/*
+ * The sanitizer build's self-test (tests/san/web_san.bats): with
+ * SIGNET_WEB_SAN_PROBE set, each OCSP request writes to a heap block it
+ * has freed (through a pointer to free the compiler cannot follow), which
+ * AddressSanitizer must report in the log from inside the worker's seccomp
+ * sandbox. Not in the release build.
+ */
+static void
+san_probe(void)
+{
+	void		(*volatile release)(void *) = free;
+	volatile char	*p;
+
+	if (getenv("SIGNET_WEB_SAN_PROBE") == NULL ||
+	    (p = malloc(16)) == NULL)
+		return;
+	release((void *)p);
+	p[0] = 1;
+}
+#else
+#define san_probe()
+#endif
+
 int
 web_ocsp(struct http_request *req)
 {
@@ -986,6 +1010,7 @@ web_ocsp(struct http_request *req)
 	size_t				 len, nlen, i;
 	int				 rc;
 
+	san_probe();
 	if (http_state_exists(req)) {
 		struct ocsp_state *st = http_state_get(req);
 

@@ -44,9 +44,15 @@ setup_file() {
 }
 
 teardown_file() {
+	local rc=0
 	[ -n "${W:-}" ] && bash "$ROOT/web/signet-web.sh" stop "$W/web"
+	# tests/run.sh's sanitizer pass: a report in the log fails the file
+	if [ -n "${SIGNET_WEB_SAN:-}" ] && [ -n "${W:-}" ]; then
+		bash "$ROOT/web/signet-web.sh" check "$W/web" || rc=1
+	fi
 	[ -f "${W:-/nonexistent}/watch.pid" ] && kill "$(cat "$W/watch.pid")" 2>/dev/null
 	stop_home "$H"
+	return $rc
 }
 
 ask() {	# ask CERT [openssl ocsp options...]

@@ -62,15 +62,24 @@ web_setup() {
 	export WEB_PSQL="$PG_BIN/psql -X -q -t -A -h $WEB_DIR/pg/run -U signet -d signet"
 }
 
+# web_san_check: under SIGNET_WEB_SAN (tests/run.sh's sanitizer pass),
+# fails with the sanitizers' reports when signet-web's log has any.
+web_san_check() {
+	[ -z "${SIGNET_WEB_SAN:-}" ] || bash "$WEB_ROOT/web/signet-web.sh" check "$1"
+}
+
 web_teardown() {
+	local rc=0
 	[ -n "${WEB_DIR:-}" ] || return 0
 	bash "$WEB_ROOT/scripts/nginx.sh" stop "$WEB_DIR/nginx" || true
 	bash "$WEB_ROOT/web/signet-web.sh" stop "$WEB_DIR/web" || true
+	web_san_check "$WEB_DIR/web" || rc=1
 	bash "$WEB_ROOT/scripts/slapd.sh" stop "$WEB_DIR/ldap" || true
 	web_pg_stop "$WEB_DIR/pg"
 	if [ -z "${WEB_KEEP:-}" ]; then
 		rm -rf "$WEB_DIR"
 	fi
+	return $rc
 }
 
 # curl through the terminator, trusting the local CA; keeps cookies in
@@ -140,9 +149,11 @@ web_psql() {
 }
 
 web_teardown_full() {
+	local rc=0
 	[ -n "${WEB_DIR:-}" ] || return 0
 	bash "$WEB_ROOT/scripts/nginx.sh" stop "$WEB_DIR/nginx" || true
 	bash "$WEB_ROOT/web/signet-web.sh" stop "$WEB_DIR/web" || true
+	web_san_check "$WEB_DIR/web" || rc=1
 	for p in ca-serve publish; do
 		if [ -f "$WEB_DIR/$p.mypid" ]; then
 			kill "$(cat "$WEB_DIR/$p.mypid")" 2>/dev/null || true
@@ -153,6 +164,7 @@ web_teardown_full() {
 	if [ -z "${WEB_KEEP:-}" ]; then
 		rm -rf "$WEB_DIR"
 	fi
+	return $rc
 }
 
 # web_employee_login JAR LOGIN PASSWORD: signs in; prints the HTTP status.
