@@ -14,6 +14,11 @@ new_home() {
 	echo "$h"
 }
 
+# free_port: a TCP port on 127.0.0.1 that is free now.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
 # sg HOME ARGS...: runs signet against an instance.
 sg() {
 	local h=$1; shift

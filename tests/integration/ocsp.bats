@@ -5,10 +5,6 @@
 
 load lib
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 setup_file() {
 	export H=$(new_home ocsp)
 	export W="$BATS_FILE_TMPDIR"

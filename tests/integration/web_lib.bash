@@ -10,12 +10,11 @@
 # Then: $WEB_URL (https://localhost:PORT), $WEB_CA (trust anchor for curl),
 #       $WEB_KORE_URL (plain http to Kore), $WEB_DIR, $WEB_PSQL (psql argv).
 
+# free_port and the other shared helpers
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
+
 WEB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-
-web_free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # A private PostgreSQL cluster owned by the postgres user (initdb refuses
 # root, DESIGN.md), listening only on DIR/run, with database and role
@@ -48,8 +47,8 @@ web_setup() {
 	export WEB_DIR
 	web_pg_start "$WEB_DIR/pg"
 	bash "$WEB_ROOT/scripts/slapd.sh" start "$WEB_DIR/ldap"
-	WEB_KORE_PORT=$(web_free_port)
-	WEB_HTTPS_PORT=$(web_free_port)
+	WEB_KORE_PORT=$(free_port)
+	WEB_HTTPS_PORT=$(free_port)
 	export SIGNET_DB="host=$WEB_DIR/pg/run dbname=signet user=signet"
 	export SIGNET_LDAP_URI="ldap://127.0.0.1:$(cat "$WEB_DIR/ldap/port")"
 	export SIGNET_LDAP_BASE="dc=example,dc=com"
@@ -128,8 +127,8 @@ web_setup_full() {
 	"$WEB_ROOT/bin/signet" --home "$WEB_HOME" publish \
 	    </dev/null >"$WEB_DIR/publish.log" 2>&1 3>&- &
 	echo $! >"$WEB_DIR/publish.mypid"
-	WEB_KORE_PORT=$(web_free_port)
-	WEB_HTTPS_PORT=$(web_free_port)
+	WEB_KORE_PORT=$(free_port)
+	WEB_HTTPS_PORT=$(free_port)
 	SIGNET_DB=$("$WEB_ROOT/bin/signet" --home "$WEB_HOME" db conninfo)
 	export SIGNET_DB SIGNET_HOME="$WEB_HOME"
 	export SIGNET_LDAP_URI="ldap://127.0.0.1:$(cat "$WEB_DIR/ldap/port")"

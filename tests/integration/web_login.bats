@@ -205,7 +205,7 @@ sign_in() {
 @test "the terminator replaces client-sent client-certificate headers" {
 	# An upstream that answers with the request headers it received.
 	local up dir="$WEB_DIR/echo"
-	up=$(web_free_port)
+	up=$(free_port)
 	python3 -c '
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
@@ -219,7 +219,7 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 	local echo_pid=$!
 	cp -r "$WEB_DIR/nginx" "$dir"
 	rm -f "$dir/nginx.pid" "$dir/nginx.conf"
-	bash "$WEB_ROOT/scripts/nginx.sh" start "$dir" "$up" "$(web_free_port)"
+	bash "$WEB_ROOT/scripts/nginx.sh" start "$dir" "$up" "$(free_port)"
 	local port
 	port=$(sed -n 's/.*listen 127.0.0.1:\([0-9]*\) ssl;.*/\1/p' "$dir/nginx.conf")
 	sleep 0.3

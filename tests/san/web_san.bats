@@ -7,10 +7,6 @@
 
 load ../integration/lib
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 setup_file() {
 	export H=$(new_home san)
 	export W="$BATS_FILE_TMPDIR"
