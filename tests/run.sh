@@ -62,12 +62,12 @@ for dir in tests/integration tests/interop tests/browser; do
 	done
 done
 
-# The suites that drive signet-web, again against its AddressSanitizer and
-# UBSan build (make web-san): a sanitizer report in Kore's log fails the
+# The suites that drive signet-web (curl's and the browser's), again
+# against its AddressSanitizer and UBSan build (make web-san): a sanitizer report in Kore's log fails the
 # suite (signet-web.sh check, in each teardown). tests/san/ shows first
 # that a fault in a worker is reported from inside its seccomp sandbox.
 for f in tests/san/*.bats tests/integration/ocsp.bats \
-    tests/integration/web_*.bats; do
+    tests/integration/web_*.bats tests/browser/*.bats; do
 	[ -f "$f" ] && run_tap "san/${f##*/}" env SIGNET_WEB_SAN=1 bats --tap "$f"
 done
 
