@@ -238,6 +238,14 @@ foreign_survives() {
 		[ "$left" -eq 0 ] && break
 		sleep 0.2
 	done
+	if [ "$left" -ne 0 ]; then
+		# why, for the record: the queue, the daemon, the directory
+		echo "$left jobs left after 20 s" >&2
+		sg "$H" publish status >&2 || true
+		tail -n 20 "$W/daemon.log" >&2
+		kill -0 "$(cat "$W/daemon.pid")" 2>/dev/null || echo "the publisher is gone" >&2
+		ldapsearch -x -H "$URI" -b "" -s base >/dev/null 2>&1 || echo "slapd does not answer" >&2
+	fi
 	[ "$left" -eq 0 ]
 	# every one of the 50 is on its owner's entry, and no value twice
 	for p in bob carol dave erin; do vals "$p@example.com" 'userCertificate;binary'; done | sort >"$W/published"
