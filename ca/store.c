@@ -33,6 +33,8 @@ struct store {
 	int		 request_wake;	/* store_wake_request: wake ca-serve */
 };
 
+static void	store_pipe_clear(struct store *);
+
 static int
 pgerr(struct store *s, struct err *e, const char *what)
 {
@@ -430,7 +432,7 @@ store_pipe_take(struct store *s, int i)
 	return r;
 }
 
-void
+static void
 store_pipe_clear(struct store *s)
 {
 	unsigned	i;

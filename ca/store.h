@@ -47,7 +47,6 @@ int	store_pipe_send(struct store *, const char *sql, int n,
 int	store_pipe_cmd(struct store *, const char *sql, struct err *e);
 int	store_pipe_run(struct store *, struct err *e);
 PGresult *store_pipe_take(struct store *, int i);
-void	store_pipe_clear(struct store *);
 int	store_pipe_commit(struct store *, struct err *e);
 
 /* Applies the embedded migrations not yet applied; *applied counts them. */
