@@ -15,6 +15,9 @@
 #            PBKDF2 defaults and read with -passin file:)
 # The issuing process (all its threads) and openssl get core 0; PostgreSQL
 # keeps core 1.
+# For the durable runs, the WAL's flushes as the server counts them: how
+# many per certificate and how long each takes, which bounds a commit per
+# certificate when the flushes cannot be shared.
 # Prints certs/s (median of BENCH_REPS runs) and the ratios
 #   durable / openssl ca   target >= 25x (shown for each durable figure)
 #   memory / limit         target >= 40%
@@ -138,15 +141,22 @@ for key in ecdsa-p256 ecdsa-p384; do
 	case $key in ecdsa-p384) md=sha384 ;; *) md=sha256 ;; esac
 	openssl_setup "$h" "$W/ossl-$key" "$md"
 
+	# The WAL's flushes, counted and timed by the server over the
+	# durable runs: what a commit per certificate waits for.
+	pq() { psql -X -q -A -t "$("$SIGNET" --home "$h" db conninfo)" -c "$1"; }
+	pq "ALTER SYSTEM SET track_wal_io_timing = on" >/dev/null
+	pq "SELECT pg_reload_conf()" >/dev/null
+	pq "SELECT pg_stat_reset_shared('wal')" >/dev/null
+
 	"${PIN[@]}" "$BENCH" run "$h" "$W/csrs" "$N" "$REPS" >"$W/run-$key.out"
+	flush=$(pq "SELECT wal_sync, wal_sync_time / greatest(wal_sync, 1) FROM pg_stat_wal")
 	lim=$(awk '$1 == "limit" { print $2 }' "$W/run-$key.out")
 	mem=$(awk '$1 == "memory" { print $2 }' "$W/run-$key.out")
 	dur=$(awk '$1 == "durable" { print $2 }' "$W/run-$key.out")
 	dur2=$(awk '$1 == "durableT" { print $2 }' "$W/run-$key.out")
 	dur4=$(awk '$1 == "durableT4" { print $2 }' "$W/run-$key.out")
 	# every durable certificate is really in the database
-	got=$(psql -X -q -A -t "$("$SIGNET" --home "$h" db conninfo)" \
-		-c "SELECT count(*) FROM certificates WHERE issued_by = 'bench'")
+	got=$(pq "SELECT count(*) FROM certificates WHERE issued_by = 'bench'")
 	[ "$got" -eq $((3 * N * REPS)) ] ||
 		{ echo "bench_issue: $got rows, expected $((3 * N * REPS))" >&2; exit 1; }
 	for ((r = 0; r < REPS; r++)); do
@@ -170,6 +180,7 @@ for key in ecdsa-p256 ecdsa-p384; do
 		"$(awk '$1 == "durableT" { $1 = $2 = ""; print }' "$W/run-$key.out" | xargs)" \
 		"$(awk '$1 == "durableT4" { $1 = $2 = ""; print }' "$W/run-$key.out" | xargs)" \
 		"$(xargs <"$W/ossl-$key.rates")"
+	echo "$flush" | awk -F'|' -v c="$got" '{ printf "       WAL: %d flushes for %d durable certificates (%.2f each), mean %.3f ms: flushed one after another, at most %.0f commits/s\n", $1, c, $1 / c, $2, ($2 > 0 ? 1000 / $2 : 0) }'
 	"$SIGNET" --home "$h" stop >/dev/null 2>&1 || true
 done
 printf 'targets: durable >= 25x openssl ca; memory >= 40%% of limit (one core%s)\n' \
