@@ -405,6 +405,16 @@ store_req_insert_take(struct store *s, int i, size_t n, int64_t *ids,
     "SELECT b.id FROM requests b WHERE b.batch_id = w.g OFFSET 0) x)) " \
     "ORDER BY coalesce(batch_id, id), id FOR UPDATE"
 
+/*
+ * The LIMIT stays a parameter, so the claim is planned afresh on each call
+ * (about 0.55 ms of the database's CPU; no generic plan, not knowing the
+ * limit, looks cheaper). Written into the text, the claim was planned
+ * once per connection, on its first call, and the drain of a backlog of
+ * 20,000 requests fell from 3,300-3,800/s to 2,500-2,900/s (three fresh
+ * instances each): the plan made while every row waited stayed in use
+ * as they were issued. The steady load saved about 2% of the database's
+ * CPU, within the noise.
+ */
 static const char SQL_CLAIM[] =
     "WITH w AS (SELECT id, coalesce(batch_id, id) AS g "
     "FROM requests WHERE state IN ('submitted', 'approved') AND "

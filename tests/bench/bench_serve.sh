@@ -42,6 +42,19 @@ q() { psql -X -q -A -t "$("$SIGNET" --home "$H" db conninfo)" -c "$1"; }
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
+# CPU clock ticks used so far by the instance's database: the postmaster,
+# its children now, and those it has reaped
+pg_ticks() {
+	local pm p t
+	pm=$(head -1 "$H/pg/data/postmaster.pid")
+	t=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat")
+	for p in $(pgrep -P "$pm"); do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
 sign=$(for i in 1 2 3; do "$BENCH" sign "$H" 3000; done | median)
 echo "in-memory issuance (cert_issue, P-256 CA): $sign certs/s"
 
@@ -70,12 +83,19 @@ before=$(q "SELECT coalesce(max(id), 0) FROM requests")
 "$SIGNET" --home "$H" ca-serve </dev/null 2>/dev/null 3>&- &
 PID=$!
 sleep 1
+pg0=$(pg_ticks) cs0=$(proc_ticks "$PID")
 took=$("$BENCH" submit "$H" "$m" "$load" ${BENCH_SERVE_THREADS:-8} ${BENCH_SERVE_PER_QUEUE:-4})
 for i in $(seq 300); do
 	[ "$(q "SELECT count(*) FROM requests WHERE id > $before AND state <> 'issued'")" = 0 ] && break
 	sleep 0.1
 done
+pg1=$(pg_ticks) cs1=$(proc_ticks "$PID")
 kill -TERM "$PID"; wait "$PID" || true; PID=
+# the machine's limit: all its cores' time, shared by the offered rate
+awk -v p=$((pg1 - pg0)) -v c=$((cs1 - cs0)) -v n="$m" -v hz="$(getconf CLK_TCK)" \
+    -v cores="$(nproc)" -v load="$load" 'BEGIN {
+	printf "CPU per request during the latency run: database %.3f ms, ca-serve %.3f ms (the submitters: above); the machine has %.3f ms per request at %d/s (%d cores)\n",
+	    1000 * p / hz / n, 1000 * c / hz / n, 1000 * cores / load, load, cores }'
 q "SELECT round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.updated_at - r.submitted_at))::numeric, 1),
           round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM r.updated_at - r.submitted_at))::numeric, 1),
           round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.issued_at - r.submitted_at))::numeric, 1),
