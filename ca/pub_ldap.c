@@ -251,6 +251,7 @@ ldap_connect_bind(struct pub_ldap *l, struct err *e)
 {
 	struct timeval	 tv = { (time_t)l->timeout, 0 };
 	struct berval	 cred;
+	char		 empty[1] = "";
 	char		*pw = NULL, what[1200];
 	int		 v3 = LDAP_VERSION3, zero = 0, rc;
 
@@ -293,8 +294,14 @@ ldap_connect_bind(struct pub_ldap *l, struct err *e)
 		}
 		break;
 	case BIND_EXTERNAL:
-		/* RFC 4422 appendix A: the identity comes from the transport */
-		rc = ldap_sasl_bind_s(l->ld, NULL, "EXTERNAL", NULL, NULL,
+		/* RFC 4422 appendix A: the identity comes from the transport,
+		 * and the initial response, the authorization identity to
+		 * assume, is empty: the one the transport proves. Without an
+		 * initial response the server asks for it (saslBindInProgress),
+		 * and the bind would have to go another round. */
+		cred.bv_val = empty;
+		cred.bv_len = 0;
+		rc = ldap_sasl_bind_s(l->ld, NULL, "EXTERNAL", &cred, NULL,
 		    NULL, NULL);
 		if (rc != LDAP_SUCCESS) {
 			snprintf(what, sizeof(what), "SASL EXTERNAL bind to %s",

@@ -13,6 +13,10 @@
 # is in DIR/admin.pw (mode 0600). Pass it to tools with -y, never on argv:
 #   ldapwhoami -x -H "ldap://127.0.0.1:$(cat DIR/port)" \
 #     -D cn=admin,dc=example,dc=com -y DIR/admin.pw
+# Over ldapi:// the directory's owner (the user who ran start) may bind
+# with SASL EXTERNAL, no password: the socket's peer credentials map to the
+# rootdn, as Debian's own slapd maps root to cn=config.
+#   ldapwhoami -Y EXTERNAL -H ldapi://<DIR/ldapi, %-escaped>
 # Access: anyone may read everything but userPassword, which serves only to
 # authenticate (binds). The log (debug level stats) is DIR/slapd.log.
 set -euo pipefail
@@ -54,6 +58,10 @@ modulepath	/usr/lib/ldap
 moduleload	back_mdb
 pidfile		$dir/slapd.pid
 argsfile	$dir/slapd.args
+
+# the owner, over ldapi://, is the administrator (SASL EXTERNAL)
+authz-regexp	"^gidNumber=$(id -g)\\\\+uidNumber=$(id -u),cn=peercred,cn=external,cn=auth\$"
+		"cn=admin,dc=example,dc=com"
 
 database	mdb
 maxsize		104857600

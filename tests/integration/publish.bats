@@ -65,6 +65,7 @@ EOF
 teardown_file() {
 	[ -f "$W/daemon.pid" ] && kill "$(cat "$W/daemon.pid")" 2>/dev/null
 	[ -f "$W/watch.pid" ] && kill "$(cat "$W/watch.pid")" 2>/dev/null
+	[ -f "$W/h2" ] && stop_home "$(cat "$W/h2")"
 	stop_home "$H"
 	bash "$ROOT/scripts/slapd.sh" stop "$LD" >/dev/null 2>&1 || true
 }
@@ -314,4 +315,38 @@ while True:
 	[ "$(p7_fps "$(base64 -w0 "$H/pub/by-mail/alice@example.com.p7c")")" = "$(fps "$(cat "$W/s2")")" ]
 	# no temp files left behind
 	[ -z "$(find "$H/pub" -name '*.tmp.*')" ]
+}
+
+@test "sasl-external over ldapi://: the publisher binds as the directory's owner, no password, and publishes" {
+	H2=$(new_home publish-ext)
+	echo "$H2" >"$W/h2"
+	sg "$H2" setup --cn "Publish External CA" >/dev/null
+	sock=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$LD/ldapi")
+	cat >>"$H2/signet.conf" <<CONF
+
+[publish.ldap.sock]
+uri = ldapi://$sock
+bind = sasl-external
+base_dn = $BASE
+ca_dn = cn=Signet External CA,$BASE
+create_ca_entry = yes
+CONF
+	grep -q '^\[publish\.ldap\.sock\]' "$H2/signet.conf"
+	! grep -qi 'password' <(sed -n '/^\[publish\.ldap\.sock\]/,$p' "$H2/signet.conf")
+	s=$(sg "$H2" issue --csr "$W/k.csr" --email erin@example.com --profile signing \
+	    --out "$W/ext.pem" | awk '{ print $2 }')
+	: >"$LD/slapd.log"
+	sg "$H2" publish --once
+	[ "$(psql_home "$H2" "SELECT state FROM publish_jobs WHERE kind = 'cert.issue' AND ref = '$s'")" = done ]
+	# erin's entry holds it; the CA entry was made
+	openssl x509 -in "$W/ext.pem" -outform DER -out "$W/ext.der"
+	vals erin@example.com 'userCertificate;binary' | grep -qxF "$(base64 -w0 "$W/ext.der")"
+	ldapsearch -x -LLL -o ldif-wrap=no -H "$URI" -b "cn=Signet External CA,$BASE" -s base \
+	    'cACertificate;binary' | grep -q '^cACertificate;binary:: '
+	# the directory saw a SASL EXTERNAL bind, mapped to its administrator
+	grep 'BIND' "$LD/slapd.log" >&2
+	grep -q 'BIND dn="cn=admin,dc=example,dc=com" mech=EXTERNAL' "$LD/slapd.log"
+	! grep -q 'BIND dn="cn=admin,dc=example,dc=com" method=128' "$LD/slapd.log"
+	stop_home "$H2"
+	rm -f "$W/h2"
 }
