@@ -9,6 +9,9 @@
  * or deleted, so foreign certificates survive and a repeated job changes
  * nothing.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +30,7 @@ enum bind_kind { BIND_UNSET, BIND_NONE, BIND_SIMPLE, BIND_EXTERNAL };
 struct pub_ldap {
 	char		*name;		/* ldap.NAME */
 	char		*uri, *bind_dn, *password_file, *base_dn, *filter;
-	char		*ca_dn, *tls_cacert;
+	char		*ca_dn, *tls_cacert, *tls_cert, *tls_key;
 	char		*cert_attr, *smime_attr, *ca_cert_attr, *crl_attr;
 	enum bind_kind	 bind;
 	int		 create_ca;
@@ -99,6 +102,8 @@ pub_ldap_free(struct pub_ldap *l)
 	free(l->filter);
 	free(l->ca_dn);
 	free(l->tls_cacert);
+	free(l->tls_cert);
+	free(l->tls_key);
 	free(l->cert_attr);
 	free(l->smime_attr);
 	free(l->ca_cert_attr);
@@ -185,6 +190,10 @@ pub_ldap_set(struct pub_ldap *l, const char *key, const char *val,
 		return setstr(&l->ca_dn, val, e);
 	if (!strcmp(key, "tls_cacert"))
 		return setstr(&l->tls_cacert, val, e);
+	if (!strcmp(key, "tls_cert"))
+		return setstr(&l->tls_cert, val, e);
+	if (!strcmp(key, "tls_key"))
+		return setstr(&l->tls_key, val, e);
 	if (!strcmp(key, "cert_attr"))
 		return setstr(&l->cert_attr, val, e);
 	if (!strcmp(key, "smime_attr"))
@@ -196,37 +205,72 @@ pub_ldap_set(struct pub_ldap *l, const char *key, const char *val,
 	return err_set(e, "unknown setting");
 }
 
-int
-pub_ldap_ready(struct pub_ldap *l, const struct config *cfg, struct err *e)
+/* A setting that names a file, made absolute (relative to the home). */
+static int
+abs_path(const struct config *cfg, char **path, struct err *e)
 {
 	char	*p;
 
+	if (*path == NULL)
+		return 0;
+	if ((p = config_path(cfg, *path)) == NULL)
+		return err_set(e, "out of memory");
+	free(*path);
+	*path = p;
+	return 0;
+}
+
+/* The client's private key: a regular file only its owner can read, as
+ * for every secret file (cakey_read_secret). */
+static int
+key_private(const char *file, struct err *e)
+{
+	struct stat	st;
+
+	if (stat(file, &st) == -1)
+		return err_set(e, "%s: %s", file, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return err_set(e, "%s: not a regular file", file);
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		return err_set(e, "%s: the key file is accessible by group or "
+		    "others (mode %04o); run chmod 600 on it", file,
+		    (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+int
+pub_ldap_ready(struct pub_ldap *l, const struct config *cfg, struct err *e)
+{
 	if (l->uri == NULL)
-		return err_set(e, "[publish.%s] needs uri", l->name + 5);
+		return err_set(e, "[publish.%s] needs uri", l->name);
 	if (l->base_dn == NULL || *l->base_dn == '\0')
-		return err_set(e, "[publish.%s] needs base_dn", l->name + 5);
+		return err_set(e, "[publish.%s] needs base_dn", l->name);
 	if (l->bind == BIND_UNSET)
 		l->bind = l->bind_dn != NULL ? BIND_SIMPLE : BIND_NONE;
 	if (l->bind == BIND_SIMPLE &&
 	    (l->bind_dn == NULL || l->password_file == NULL))
 		return err_set(e, "[publish.%s] bind = simple needs bind_dn "
-		    "and password_file", l->name + 5);
+		    "and password_file", l->name);
 	if (l->bind == BIND_EXTERNAL && strncmp(l->uri, "ldapi://", 8) &&
 	    strncmp(l->uri, "ldaps://", 8))
 		return err_set(e, "[publish.%s] bind = sasl-external needs "
-		    "ldapi:// or ldaps://", l->name + 5);
-	if (l->password_file != NULL) {
-		if ((p = config_path(cfg, l->password_file)) == NULL)
-			return err_set(e, "out of memory");
-		free(l->password_file);
-		l->password_file = p;
-	}
-	if (l->tls_cacert != NULL) {
-		if ((p = config_path(cfg, l->tls_cacert)) == NULL)
-			return err_set(e, "out of memory");
-		free(l->tls_cacert);
-		l->tls_cacert = p;
-	}
+		    "ldapi:// or ldaps://", l->name);
+	if ((l->tls_cert == NULL) != (l->tls_key == NULL))
+		return err_set(e, "[publish.%s] tls_cert and tls_key go "
+		    "together", l->name);
+	/* over TLS, the client certificate is the identity */
+	if (l->bind == BIND_EXTERNAL && !strncmp(l->uri, "ldaps://", 8) &&
+	    l->tls_cert == NULL)
+		return err_set(e, "[publish.%s] bind = sasl-external over "
+		    "ldaps:// needs tls_cert and tls_key (the client "
+		    "certificate that is the identity)", l->name);
+	if (abs_path(cfg, &l->password_file, e) != 0 ||
+	    abs_path(cfg, &l->tls_cacert, e) != 0 ||
+	    abs_path(cfg, &l->tls_cert, e) != 0 ||
+	    abs_path(cfg, &l->tls_key, e) != 0)
+		return -1;
+	if (l->tls_key != NULL && key_private(l->tls_key, e) != 0)
+		return err_wrap(e, "[publish.%s] tls_key", l->name);
 	return 0;
 }
 
@@ -267,9 +311,16 @@ ldap_connect_bind(struct pub_ldap *l, struct err *e)
 	ldap_set_option(l->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
 	ldap_set_option(l->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
 	ldap_set_option(l->ld, LDAP_OPT_TIMEOUT, &tv);
-	if (l->tls_cacert != NULL) {
-		ldap_set_option(l->ld, LDAP_OPT_X_TLS_CACERTFILE,
-		    l->tls_cacert);
+	if (l->tls_cacert != NULL || l->tls_cert != NULL) {
+		if (l->tls_cacert != NULL)
+			ldap_set_option(l->ld, LDAP_OPT_X_TLS_CACERTFILE,
+			    l->tls_cacert);
+		if (l->tls_cert != NULL) {
+			ldap_set_option(l->ld, LDAP_OPT_X_TLS_CERTFILE,
+			    l->tls_cert);
+			ldap_set_option(l->ld, LDAP_OPT_X_TLS_KEYFILE,
+			    l->tls_key);
+		}
 		ldap_set_option(l->ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
 	}
 	switch (l->bind) {

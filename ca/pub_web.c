@@ -215,7 +215,7 @@ pub_web_ready(struct pub_web *w, const struct config *cfg, struct err *e)
 	char	*p, sub[PATH_MAX];
 
 	if (w->root == NULL || *w->root == '\0')
-		return err_set(e, "[publish.%s] needs root", w->name + 4);
+		return err_set(e, "[publish.%s] needs root", w->name);
 	if ((p = config_path(cfg, w->root)) == NULL)
 		return err_set(e, "out of memory");
 	free(w->root);
@@ -231,7 +231,7 @@ pub_web_ready(struct pub_web *w, const struct config *cfg, struct err *e)
 	if (w->crl_path == NULL &&
 	    (w->crl_path = crl_path_of(cfg->crl_url)) == NULL)
 		return err_set(e, "[publish.%s]: cannot derive a path inside "
-		    "the root from crl_url %s; set crl_path", w->name + 4,
+		    "the root from crl_url %s; set crl_path", w->name,
 		    cfg->crl_url);
 	w->ca_name = cfg->ca_name;
 	snprintf(sub, sizeof(sub), "%s/by-mail", w->root);
@@ -243,7 +243,7 @@ pub_web_ready(struct pub_web *w, const struct config *cfg, struct err *e)
 	if (mkdirs(sub, e) != 0)
 		return -1;
 	if (load_template(w, e) != 0)
-		return err_wrap(e, "[publish.%s]", w->name + 4);
+		return err_wrap(e, "[publish.%s]", w->name);
 	return 0;
 }
 

@@ -66,6 +66,7 @@ teardown_file() {
 	[ -f "$W/daemon.pid" ] && kill "$(cat "$W/daemon.pid")" 2>/dev/null
 	[ -f "$W/watch.pid" ] && kill "$(cat "$W/watch.pid")" 2>/dev/null
 	[ -f "$W/h2" ] && stop_home "$(cat "$W/h2")"
+	[ -f "$W/h3" ] && stop_home "$(cat "$W/h3")"
 	stop_home "$H"
 	bash "$ROOT/scripts/slapd.sh" stop "$LD" >/dev/null 2>&1 || true
 }
@@ -349,4 +350,67 @@ CONF
 	! grep -q 'BIND dn="cn=admin,dc=example,dc=com" method=128' "$LD/slapd.log"
 	stop_home "$H2"
 	rm -f "$W/h2"
+}
+
+@test "sasl-external over ldaps://: the client certificate is the identity; a readable key or a missing one is refused" {
+	T="$LD/tls"
+	mkdir -p "$T"
+	# a throwaway PKI: its CA, slapd's certificate for 127.0.0.1, the
+	# publisher's client certificate
+	ec() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "$@" 2>/dev/null; }
+	ec -x509 -keyout "$T/ca.key" -subj "/CN=Directory Test CA" -days 2 -out "$T/ca.pem"
+	ec -keyout "$T/server.key" -subj "/CN=127.0.0.1" -out "$W/server.csr"
+	openssl x509 -req -in "$W/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" \
+	    -CAcreateserial -days 2 -out "$T/server.pem" 2>/dev/null \
+	    -extfile <(printf 'subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth\n')
+	ec -keyout "$W/client.key" -subj "/CN=signet-publisher" -out "$W/client.csr"
+	openssl x509 -req -in "$W/client.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" \
+	    -CAcreateserial -days 2 -out "$W/client.pem" 2>/dev/null \
+	    -extfile <(printf 'extendedKeyUsage = clientAuth\n')
+	bash "$ROOT/scripts/slapd.sh" stop "$LD"
+	bash "$ROOT/scripts/slapd.sh" start "$LD" "$LPORT"
+	TPORT=$(cat "$LD/ldaps-port")
+	H3=$(new_home publish-tls)
+	echo "$H3" >"$W/h3"
+	sg "$H3" setup --cn "Publish TLS CA" >/dev/null
+	cp "$T/ca.pem" "$H3/directory-ca.pem"
+	cp "$W/client.pem" "$H3/ldap-client.pem"
+	install -m 0600 "$W/client.key" "$H3/ldap-client.key"
+	cat >>"$H3/signet.conf" <<CONF
+
+[publish.ldap.tls]
+uri = ldaps://127.0.0.1:$TPORT
+bind = sasl-external
+tls_cacert = directory-ca.pem
+tls_cert = ldap-client.pem
+tls_key = ldap-client.key
+base_dn = $BASE
+ca_dn = cn=Signet TLS CA,$BASE
+create_ca_entry = yes
+CONF
+	s=$(sg "$H3" issue --csr "$W/k.csr" --email dave@example.com --profile signing \
+	    --out "$W/tls.pem" | awk '{ print $2 }')
+	: >"$LD/slapd.log"
+	sg "$H3" publish --once
+	[ "$(psql_home "$H3" "SELECT state FROM publish_jobs WHERE kind = 'cert.issue' AND ref = '$s'")" = done ]
+	openssl x509 -in "$W/tls.pem" -outform DER -out "$W/tls.der"
+	vals dave@example.com 'userCertificate;binary' | grep -qxF "$(base64 -w0 "$W/tls.der")"
+	# over TLS (slapd logs the connection's url), bound by the certificate
+	grep -E 'ACCEPT from IP=127\.0\.0\.1:[0-9]+ \(IP=127\.0\.0\.1:'"$TPORT"'\)' "$LD/slapd.log" >&2
+	grep -q 'BIND dn="cn=admin,dc=example,dc=com" mech=EXTERNAL' "$LD/slapd.log"
+	# a key that others can read is refused before anything is sent
+	chmod 0644 "$H3/ldap-client.key"
+	run sg "$H3" publish --once
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"ldap-client.key: the key file is accessible by group or others (mode 0644); run chmod 600 on it"* ]]
+	chmod 0600 "$H3/ldap-client.key"
+	# without a client certificate there is no identity to bind with
+	sed -i '/^tls_cert = \|^tls_key = /d' "$H3/signet.conf"
+	run sg "$H3" publish --once
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"bind = sasl-external over ldaps:// needs tls_cert and tls_key"* ]]
+	stop_home "$H3"
+	rm -f "$W/h3"
 }
