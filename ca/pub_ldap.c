@@ -220,18 +220,21 @@ abs_path(const struct config *cfg, char **path, struct err *e)
 	return 0;
 }
 
-/* The client's private key: a regular file only its owner can read, as
- * for every secret file (cakey_read_secret). */
+/* A file a setting names: a regular one; a private key (private set),
+ * also one only its owner can read, as every secret file
+ * (cakey_read_secret). */
 static int
-key_private(const char *file, struct err *e)
+file_ok(const char *file, int private, struct err *e)
 {
 	struct stat	st;
 
+	if (file == NULL)
+		return 0;
 	if (stat(file, &st) == -1)
 		return err_set(e, "%s: %s", file, strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return err_set(e, "%s: not a regular file", file);
-	if (st.st_mode & (S_IRWXG | S_IRWXO))
+	if (private && (st.st_mode & (S_IRWXG | S_IRWXO)))
 		return err_set(e, "%s: the key file is accessible by group or "
 		    "others (mode %04o); run chmod 600 on it", file,
 		    (unsigned)(st.st_mode & 07777));
@@ -269,7 +272,11 @@ pub_ldap_ready(struct pub_ldap *l, const struct config *cfg, struct err *e)
 	    abs_path(cfg, &l->tls_cert, e) != 0 ||
 	    abs_path(cfg, &l->tls_key, e) != 0)
 		return -1;
-	if (l->tls_key != NULL && key_private(l->tls_key, e) != 0)
+	if (file_ok(l->tls_cacert, 0, e) != 0)
+		return err_wrap(e, "[publish.%s] tls_cacert", l->name);
+	if (file_ok(l->tls_cert, 0, e) != 0)
+		return err_wrap(e, "[publish.%s] tls_cert", l->name);
+	if (file_ok(l->tls_key, 1, e) != 0)
 		return err_wrap(e, "[publish.%s] tls_key", l->name);
 	return 0;
 }
@@ -321,7 +328,15 @@ ldap_connect_bind(struct pub_ldap *l, struct err *e)
 			ldap_set_option(l->ld, LDAP_OPT_X_TLS_KEYFILE,
 			    l->tls_key);
 		}
-		ldap_set_option(l->ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+		/* the files are read here: a certificate or key that does
+		 * not load is said so, not left to fail the handshake */
+		if (ldap_set_option(l->ld, LDAP_OPT_X_TLS_NEWCTX, &zero) !=
+		    LDAP_OPT_SUCCESS) {
+			pub_ldap_close(l);
+			return err_set(e, "TLS settings for %s do not load: "
+			    "tls_cacert, tls_cert and tls_key must be PEM, "
+			    "and the key the certificate's", l->uri);
+		}
 	}
 	switch (l->bind) {
 	case BIND_SIMPLE:

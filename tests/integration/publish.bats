@@ -360,7 +360,7 @@ CONF
 	rm -f "$W/h2"
 }
 
-@test "sasl-external over ldaps://: the client certificate is the identity; a readable key or a missing one is refused" {
+@test "sasl-external over ldaps://: the client certificate is the identity; bad TLS files are named, nothing lost" {
 	T="$LD/tls"
 	mkdir -p "$T"
 	# a throwaway PKI: its CA, slapd's certificate for 127.0.0.1, the
@@ -408,6 +408,23 @@ CONF
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"ldap-client.key: the key file is accessible by group or others (mode 0644); run chmod 600 on it"* ]]
 	chmod 0600 "$H3/ldap-client.key"
+	# a client certificate that is not one: said so, nothing published
+	cp "$H3/ldap-client.pem" "$W/client.good"
+	echo "not a certificate" >"$H3/ldap-client.pem"
+	s=$(sg "$H3" issue --csr "$W/k.csr" --email dave@example.com --profile signing \
+	    --out "$W/ext2.pem" | awk '{ print $2 }')
+	run sg "$H3" publish --once
+	echo "$output"
+	[[ "$output" == *"TLS settings for ldaps://127.0.0.1:$TPORT do not load"* ]]
+	[ "$(psql_home "$H3" "SELECT state FROM publish_jobs WHERE kind = 'cert.issue' AND ref = '$s'")" = queued ]
+	cp "$W/client.good" "$H3/ldap-client.pem"
+	# a file that is not there is named when the configuration is read
+	mv "$H3/directory-ca.pem" "$W/directory-ca.pem"
+	run sg "$H3" publish --once
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"[publish.ldap.tls] tls_cacert: $H3/directory-ca.pem: No such file or directory"* ]]
+	mv "$W/directory-ca.pem" "$H3/directory-ca.pem"
 	# without a client certificate there is no identity to bind with
 	sed -i '/^tls_cert = \|^tls_key = /d' "$H3/signet.conf"
 	run sg "$H3" publish --once
