@@ -173,6 +173,8 @@ cmd_setup(struct cli *c, int argc, char **argv)
 	if (access(path, F_OK) == 0)
 		return cli_fail("%s is already set up (%s exists)", c->home,
 		    path);
+	if (pgctl_unused(c->home, &e) != 0)
+		return cli_fail("%s", e.msg);
 
 	memset(&ci, 0, sizeof(ci));
 	ci.ca_name = cn;

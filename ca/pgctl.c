@@ -185,11 +185,20 @@ mkdir_for_pg(const char *path, mode_t mode, struct err *e)
  * traverse to home (a 0700 parent such as /root), the cluster lives in
  * /var/tmp/signet-pg-<hash> and home/pg is a symbolic link to it.
  */
+static void
+outside(const char *home, char *out, size_t len)
+{
+	unsigned char	h[32];
+
+	gnutls_hash_fast(GNUTLS_DIG_SHA256, home, strlen(home), h);
+	snprintf(out, len, "/var/tmp/signet-pg-%02x%02x%02x%02x%02x%02x",
+	    h[0], h[1], h[2], h[3], h[4], h[5]);
+}
+
 static int
 pgdir(const char *home, char *out, size_t len, struct err *e)
 {
 	char		 real[PATH_MAX];
-	unsigned char	 h[32];
 	struct stat	 st;
 
 	snprintf(out, len, "%s/pg", home);
@@ -200,14 +209,34 @@ pgdir(const char *home, char *out, size_t len, struct err *e)
 	}
 	if (reachable(home))
 		return mkdir_for_pg(out, 0711, e);
-	gnutls_hash_fast(GNUTLS_DIG_SHA256, home, strlen(home), h);
-	snprintf(real, sizeof(real), "/var/tmp/signet-pg-%02x%02x%02x%02x"
-	    "%02x%02x", h[0], h[1], h[2], h[3], h[4], h[5]);
+	outside(home, real, sizeof(real));
 	if (mkdir_for_pg(real, 0711, e) != 0)
 		return -1;
 	if (symlink(real, out) != 0)
 		return err_set(e, "symlink %s: %s", out, strerror(errno));
 	snprintf(out, len, "%s", real);
+	return 0;
+}
+
+int
+pgctl_unused(const char *home, struct err *e)
+{
+	char		 dir[PATH_MAX];
+	struct stat	 st;
+
+	snprintf(dir, sizeof(dir), "%s/pg", home);
+	if (lstat(dir, &st) == 0)
+		return err_set(e, "%s already exists: a new instance starts "
+		    "with a database of its own; remove it first", dir);
+	if (reachable(home))
+		return 0;
+	outside(home, dir, sizeof(dir));
+	if (lstat(dir, &st) == 0)
+		return err_set(e, "%s holds the database of an earlier instance "
+		    "at %s, removed without `signet stop` (its server may "
+		    "still run); a new instance does not take it over. Stop "
+		    "that server (as postgres: pg_ctl -D %s/data stop) and "
+		    "remove the directory", dir, home, dir);
 	return 0;
 }
 

@@ -13,6 +13,14 @@
 
 /* Creates (if needed) and starts the cluster and its `signet` database. */
 int	pgctl_start(const char *home, struct err *e);
+/*
+ * 0 if no cluster exists yet where a new instance at home would keep its
+ * own; else an error naming it. When postgres cannot traverse to home the
+ * cluster lives outside it (/var/tmp/signet-pg-<hash>), and a home removed
+ * without `signet stop` leaves it behind, server running: a new instance
+ * at the same path would have adopted another CA's database.
+ */
+int	pgctl_unused(const char *home, struct err *e);
 /* Stops the cluster if it runs. */
 int	pgctl_stop(const char *home, struct err *e);
 /* 1 if the cluster runs, 0 if not. */

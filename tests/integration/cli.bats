@@ -14,7 +14,20 @@ setup_file() {
 }
 
 teardown_file() {
+	local d
 	stop_home "$H"
+	# the private-parent test, if it failed midway
+	if [ -f "$W/orphan" ]; then
+		d=$(cat "$W/orphan")
+		runuser -u postgres -- "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/pg_ctl" \
+		    -D "$d/data" stop -m fast >/dev/null 2>&1
+		rm -rf "$d"
+	fi
+	if [ -f "$W/private" ]; then
+		stop_home "$(cat "$W/private")/home"
+		d=$(readlink "$(cat "$W/private")/home/pg") && rm -rf "$d"
+		rm -rf "$(cat "$W/private")"
+	fi
 	stop_home "${SUB:-}"
 	stop_home "${CH:-}"
 	stop_home "${HD:-}"
@@ -56,6 +69,37 @@ count_audit() { psql_home "$H" "SELECT count(*) FROM audit_log"; }
 	run sg "$H" setup
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"already set up"* ]]
+}
+
+@test "a home postgres cannot reach keeps its cluster outside; removed without stop, a new setup there will not adopt that database" {
+	[ "$(id -u)" = 0 ] || skip "needs root: only then does the cluster run as postgres, who cannot traverse a 0700 parent"
+	P=$(mktemp -d /tmp/signet-private.XXXXXX)	# mode 0700
+	echo "$P" >"$W/private"
+	PH="$P/home"
+	sg "$PH" setup --cn "Private CA" >/dev/null
+	link=$(readlink "$PH/pg")
+	[[ "$link" == /var/tmp/signet-pg-* ]]
+	echo "$link" >"$W/orphan"
+	[ -f "$link/data/PG_VERSION" ]
+	rm -rf "$PH"		# no stop: the server runs on
+	run sg "$PH" setup --cn "Another CA"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"$link holds the database of an earlier instance at $PH, removed without \`signet stop\`"* ]]
+	[ ! -e "$PH/signet.conf" ] && [ ! -e "$PH/ca.key" ]
+	# the earlier database is as it was: its one CA
+	creates() { psql -X -q -A -t "host=$link/run dbname=signet user=signet" \
+	    -c "SELECT string_agg(subject, ',') FROM audit_log WHERE action = 'ca.create'"; }
+	[ "$(creates)" = "CN=Private CA" ]
+	# stopped and removed as the message says, setup goes ahead afresh
+	runuser -u postgres -- "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/pg_ctl" \
+	    -D "$link/data" stop -m fast >/dev/null
+	rm -rf "$link" "$W/orphan"
+	sg "$PH" setup --cn "Another CA" >/dev/null
+	[ "$(readlink "$PH/pg")" = "$link" ]
+	[ "$(creates)" = "CN=Another CA" ]
+	stop_home "$PH"
+	rm -rf "$link" "$P" "$W/private"
 }
 
 @test "migrate twice is a no-op" {
