@@ -95,12 +95,28 @@ as_root(void)
 	return geteuid() == 0;
 }
 
-/* Runs argv (no shell), as postgres when we are root. Output to logfd. */
+/*
+ * Runs argv (no shell), as postgres when we are root. Output to logfd.
+ *
+ * The program gets none of the caller's environment: the server it starts
+ * would keep it for its life, readable by the postgres account in
+ * /proc/PID/environ -- and the caller may hold the CA key's passphrase
+ * there ([ca] secret_env). Only PATH, and TZ when set (initdb takes the
+ * cluster's time zone from it).
+ */
 static int
 run(char *const argv[], int logfd, struct err *e)
 {
-	pid_t	pid;
-	int	status;
+	const char	*tz = getenv("TZ");
+	char		 tzv[128];
+	char		*env[3] = { "PATH=/usr/bin:/bin", NULL, NULL };
+	pid_t		 pid;
+	int		 status;
+
+	if (tz != NULL && strlen(tz) < sizeof(tzv) - 3) {
+		snprintf(tzv, sizeof(tzv), "TZ=%s", tz);
+		env[1] = tzv;
+	}
 
 	pid = fork();
 	if (pid == -1)
@@ -119,7 +135,7 @@ run(char *const argv[], int logfd, struct err *e)
 		}
 		/* a daemon must not hold the caller's descriptors open */
 		closefrom(3);
-		execv(argv[0], argv);
+		execve(argv[0], argv, env);
 		_exit(127);
 	}
 	while (waitpid(pid, &status, 0) == -1)

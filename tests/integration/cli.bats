@@ -16,6 +16,7 @@ setup_file() {
 teardown_file() {
 	local d
 	stop_home "$H"
+	[ -f "$W/secretenv" ] && stop_home "$(cat "$W/secretenv")"
 	# the private-parent test, if it failed midway
 	if [ -f "$W/orphan" ]; then
 		d=$(cat "$W/orphan")
@@ -100,6 +101,38 @@ count_audit() { psql_home "$H" "SELECT count(*) FROM audit_log"; }
 	[ "$(creates)" = "CN=Another CA" ]
 	stop_home "$PH"
 	rm -rf "$link" "$P" "$W/private"
+}
+
+@test "secret_env: the CA passphrase from the environment; unset, a clear refusal; the database's processes never see it" {
+	E=$(new_home secretenv)
+	echo "$E" >"$W/secretenv"
+	sg "$E" setup --cn "Env CA" >/dev/null
+	pass=$(cat "$E/ca.pass")
+	# the passphrase moves from its file to the environment
+	sed -i 's/^secret_file = .*/secret_env = SIGNET_TEST_CA_SECRET/' "$E/signet.conf"
+	grep -qx 'secret_env = SIGNET_TEST_CA_SECRET' "$E/signet.conf"
+	rm "$E/ca.pass"
+	make_csr ecdsa-p256 "$W/env.csr"
+	run sg "$E" issue --csr "$W/env.csr" --email envy@example.com --profile signing --out "$W/env.pem"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"no secret: give a secret file or set the environment variable SIGNET_TEST_CA_SECRET"* ]]
+	[ "$(psql_home "$E" "SELECT count(*) FROM certificates")" = 0 ]
+	# the database is down, so the command that has the passphrase starts it
+	sg "$E" stop >/dev/null
+	SIGNET_TEST_CA_SECRET="$pass" "$SIGNET" --home "$E" issue --csr "$W/env.csr" \
+	    --email envy@example.com --profile signing --out "$W/env.pem" >/dev/null
+	openssl verify -x509_strict -purpose smimesign -CAfile "$E/ca.pem" "$W/env.pem"
+	pm=$(head -1 "$E/pg/data/postmaster.pid")
+	[ -r "/proc/$pm/environ" ]
+	for p in "$pm" $(pgrep -P "$pm"); do
+		if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q '^SIGNET_TEST_CA_SECRET='; then
+			echo "process $p ($(cat "/proc/$p/comm")) holds the CA passphrase" >&2
+			return 1
+		fi
+	done
+	stop_home "$E"
+	rm -f "$W/secretenv"
 }
 
 @test "migrate twice is a no-op" {
