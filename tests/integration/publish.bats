@@ -67,6 +67,7 @@ teardown_file() {
 	[ -f "$W/watch.pid" ] && kill "$(cat "$W/watch.pid")" 2>/dev/null
 	[ -f "$W/h2" ] && stop_home "$(cat "$W/h2")"
 	[ -f "$W/h3" ] && stop_home "$(cat "$W/h3")"
+	[ -f "$W/h4" ] && stop_home "$(cat "$W/h4")"
 	stop_home "$H"
 	bash "$ROOT/scripts/slapd.sh" stop "$LD" >/dev/null 2>&1 || true
 }
@@ -433,4 +434,46 @@ CONF
 	[[ "$output" == *"bind = sasl-external over ldaps:// needs tls_cert and tls_key"* ]]
 	stop_home "$H3"
 	rm -f "$W/h3"
+}
+
+@test "the person's filter and the attribute names are the configuration's (as for Active Directory)" {
+	H4=$(new_home publish-attrs)
+	echo "$H4" >"$W/h4"
+	sg "$H4" setup --cn "Publish Attrs CA" >/dev/null
+	cat >>"$H4/signet.conf" <<CONF
+
+[publish.ldap.ad]
+uri = $URI
+bind = simple
+bind_dn = cn=admin,$BASE
+password_file = $LD/admin.pw
+base_dn = $BASE
+filter = (&(objectClass=inetOrgPerson)(mail=%s)(uid=nobody))
+cert_attr = userCertificate
+create_ca_entry = no
+CONF
+	s=$(sg "$H4" issue --csr "$W/k.csr" --email carol@example.com --profile signing \
+	    --out "$W/attrs.pem" | awk '{ print $2 }')
+	# a filter no entry matches: the person is not found, and it is said
+	sg "$H4" publish --once || true
+	[ "$(psql_home "$H4" "SELECT state FROM publish_jobs WHERE kind = 'cert.issue' AND ref = '$s'")" = queued ]
+	psql_home "$H4" "SELECT last_error FROM publish_jobs WHERE kind = 'cert.issue' AND ref = '$s'" |
+	    grep -F 'no directory entry for carol@example.com'
+	# the filter that finds her; the attribute is the one named: AD's
+	# plain userCertificate, which slapd refuses (RFC 4523 wants the
+	# ;binary option), the server's words kept with the job
+	sed -i 's/^filter = .*/filter = (\&(objectClass=inetOrgPerson)(mail=%s))/' "$H4/signet.conf"
+	sg "$H4" publish retry >/dev/null
+	sg "$H4" publish --once || true
+	[ "$(psql_home "$H4" "SELECT state FROM publish_jobs WHERE kind = 'cert.issue' AND ref = '$s'")" = queued ]
+	psql_home "$H4" "SELECT last_error FROM publish_jobs WHERE kind = 'cert.issue' AND ref = '$s'" |
+	    grep -F 'modifying uid=carol,ou=people,dc=example,dc=com: Undefined attribute type -- userCertificate: requires ;binary transfer'
+	sed -i 's/^cert_attr = .*/cert_attr = userCertificate;binary/' "$H4/signet.conf"
+	sg "$H4" publish retry >/dev/null
+	sg "$H4" publish --once
+	[ "$(psql_home "$H4" "SELECT state FROM publish_jobs WHERE kind = 'cert.issue' AND ref = '$s'")" = done ]
+	openssl x509 -in "$W/attrs.pem" -outform DER -out "$W/attrs.der"
+	vals carol@example.com 'userCertificate;binary' | grep -qxF "$(base64 -w0 "$W/attrs.der")"
+	stop_home "$H4"
+	rm -f "$W/h4"
 }
