@@ -149,7 +149,7 @@ config_read(const char *path, struct rev_config *c, struct err *e)
 	if ((line = ini_parse(path, cfg_handler, c)) < 0)
 		return err_set(e, "%s: cannot read", path);
 	if (c->failed)
-		return err_set(e, "%s:%d: %s", path, line, c->why);
+		return err_set(e, "%s line %d: %s", path, line, c->why);
 	/* a response must not outlive its responder's certificate */
 	if (!c->signer_is_ca && c->ocsp_hours > c->signer_hours / 2)
 		return err_set(e, "%s: [revocation] ocsp_hours (%u) must be at "

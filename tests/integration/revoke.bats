@@ -115,3 +115,41 @@ crl_pem() { sg "$H" crl --out "$W/crl.der" >/dev/null &&
 	[[ "$output" != *"$(serial gone | tr a-f A-F)"* ]]
 	[[ "$output" == *"$(serial bad | tr a-f A-F)"* ]]
 }
+
+@test "[revocation] settings shape the CRL and the OCSP responder's certificate; a bad one is refused with its line" {
+	cp "$H/signet.conf" "$W/signet.conf.saved"
+	cat >>"$H/signet.conf" <<CONF
+
+[revocation]
+crl_next_days = 3
+ocsp_hours = 8
+signer_hours = 16
+signer_key_type = ecdsa-p384
+CONF
+	sg "$H" crl >/dev/null
+	crl_pem
+	lu=$(date -d "$(openssl crl -in "$W/crl.pem" -noout -lastupdate | cut -d= -f2)" +%s)
+	nu=$(date -d "$(openssl crl -in "$W/crl.pem" -noout -nextupdate | cut -d= -f2)" +%s)
+	[ $((nu - lu)) -eq $((3 * 86400)) ]
+	sg "$H" ocsp-signer >/dev/null
+	psql_home "$H" "SELECT encode(cert, 'base64') FROM ocsp_signers ORDER BY id DESC LIMIT 1" |
+	    base64 -d | openssl x509 -inform DER -out "$W/signer.pem"
+	nb=$(date -d "$(openssl x509 -in "$W/signer.pem" -noout -startdate | cut -d= -f2)" +%s)
+	na=$(date -d "$(openssl x509 -in "$W/signer.pem" -noout -enddate | cut -d= -f2)" +%s)
+	echo "responder certificate valid $((na - nb)) s" >&2
+	# 16 hours, and the few minutes notBefore is set back for clocks
+	[ $((na - nb)) -ge $((16 * 3600)) ]
+	[ $((na - nb)) -le $((16 * 3600 + 900)) ]
+	openssl x509 -in "$W/signer.pem" -noout -text | grep -q 'NIST CURVE: P-384'
+	openssl x509 -in "$W/signer.pem" -noout -ext extendedKeyUsage | grep -q 'OCSP Signing'
+	# out of range: refused, naming the line, and no CRL made
+	before=$(psql_home "$H" "SELECT count(*) FROM crls")
+	sed -i 's/^crl_next_days = 3$/crl_next_days = 11/' "$H/signet.conf"
+	line=$(grep -n '^crl_next_days = 11$' "$H/signet.conf" | cut -d: -f1)
+	run sg "$H" crl
+	echo "$output"
+	cp "$W/signet.conf.saved" "$H/signet.conf"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"line $line: [revocation] crl_next_days: must be 1 to 10 days (S/MIME BR 4.9.7)"* ]]
+	[ "$(psql_home "$H" "SELECT count(*) FROM crls")" = "$before" ]
+}
