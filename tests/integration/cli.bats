@@ -52,7 +52,7 @@ count_audit() { psql_home "$H" "SELECT count(*) FROM audit_log"; }
 
 @test "the CA key is encrypted PKCS#8 and its passphrase file is private" {
 	grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$H/ca.key"
-	! grep -q "BEGIN PRIVATE KEY" "$H/ca.key"
+	! grep -q "BEGIN PRIVATE KEY" "$H/ca.key" || false
 	[ "$(stat -c %a "$H/ca.key")" = 600 ]
 	[ "$(stat -c %a "$H/ca.pass")" = 600 ]
 	run openssl pkey -in "$H/ca.key" -passin "file:$H/ca.pass" -noout
@@ -87,7 +87,8 @@ count_audit() { psql_home "$H" "SELECT count(*) FROM audit_log"; }
 	echo "$output"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"$link holds the database of an earlier instance at $PH, removed without \`signet stop\`"* ]]
-	[ ! -e "$PH/signet.conf" ] && [ ! -e "$PH/ca.key" ]
+	[ ! -e "$PH/signet.conf" ]
+	[ ! -e "$PH/ca.key" ]
 	# the earlier database is as it was: its one CA
 	creates() { psql -X -q -A -t "host=$link/run dbname=signet user=signet" \
 	    -c "SELECT string_agg(subject, ',') FROM audit_log WHERE action = 'ca.create'"; }

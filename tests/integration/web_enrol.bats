@@ -200,7 +200,7 @@ serial_of() {
 	run web_curl "$J2" -o "$WEB_DIR/stolen" -w '%{http_code}' --data-urlencode "csrf=$csrf2" \
 	    --data-urlencode password=alice-secret-1 "$WEB_URL/requests/$id/pickup"
 	[ "$output" = 404 ]
-	! grep -q "$id" <(web_curl "$J2" "$WEB_URL/" | grep -o 'href="/requests/[0-9]*"')
+	! grep -q "$id" <(web_curl "$J2" "$WEB_URL/" | grep -o 'href="/requests/[0-9]*"') || false
 	# the key is still there for alice
 	[ -n "$(web_psql "SELECT 1 FROM requests WHERE id = $id AND key_pickup IS NOT NULL")" ]
 }
