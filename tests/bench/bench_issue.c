@@ -25,6 +25,12 @@
  *	  durableT4 the same from 4 threads: a thread's certificate waits
  *		   for its statements and its commit for longer than it
  *		   takes to sign one, so two threads leave the core idle.
+ *	  batched  csr_parse + ca_sign for BATCH certificates, then
+ *		   ca_store_tx and one commit for the set (rows, audit
+ *		   records, publish jobs): ca-serve's issuing path without
+ *		   its request rows, from 2 threads as durableT (one signs
+ *		   while the other's set is stored). Every certificate is
+ *		   durable at its set's commit, before any is handed out.
  *	and prints one line per measurement:
  *	  <name> <median certs/s> <run1> <run2> ...
  */
@@ -284,6 +290,63 @@ run_durable(struct ca *ca, struct store *st, const struct input *in,
 	return 0;
 }
 
+/*
+ * Issues in[first], in[first + step], ... in sets of BATCH, one
+ * transaction each, as ca-serve does (ca/serve.c, SERVE_BATCH); returns
+ * the count or -1.
+ */
+#define BATCH	64
+
+static long
+issue_batched(struct ca *ca, struct store *st, const struct input *in,
+    size_t first, size_t step)
+{
+	struct ca_job	 jobs[BATCH];
+	struct csr	*csrs[BATCH];
+	struct err	 e;
+	size_t		 i, k, m;
+	long		 n = 0;
+
+	memset(csrs, 0, sizeof(csrs));
+	memset(jobs, 0, sizeof(jobs));
+	for (i = first; i < in->n; ) {
+		for (m = 0; m < BATCH && i < in->n; m++, i += step) {
+			if ((csrs[m] = csr_parse(in->pem[i].data,
+			    in->pem[i].size, &e)) == NULL)
+				goto fail;
+			jobs[m].subj.email = in->email[i];
+			jobs[m].subj.profile = PROFILE_SIGNING;
+			jobs[m].pub = csr_pubkey(csrs[m]);
+			jobs[m].ki = csr_key_info(csrs[m]);
+			jobs[m].actor = "bench";
+			if (ca_sign(ca, &jobs[m], &e) != 0)
+				goto fail;
+		}
+		if (store_begin(st, &e) != 0)
+			goto fail;
+		if (ca_store_tx(ca, st, jobs, m, NULL, &e) != 0 ||
+		    store_commit(st, &e) != 0) {
+			store_rollback(st);
+			goto fail;
+		}
+		for (k = 0; k < m; k++) {
+			ca_job_free(&jobs[k]);
+			csr_free(csrs[k]);
+		}
+		memset(csrs, 0, sizeof(csrs));
+		memset(jobs, 0, sizeof(jobs));
+		n += (long)m;
+	}
+	return n;
+fail:
+	fprintf(stderr, "bench_issue: %s\n", e.msg);
+	for (k = 0; k < BATCH; k++) {
+		ca_job_free(&jobs[k]);
+		csr_free(csrs[k]);
+	}
+	return -1;
+}
+
 #define MAX_THREADS	8
 
 /* One issuing thread of run_durable_mt: its own CA handle and connection. */
@@ -292,6 +355,8 @@ struct issuer_thread {
 	struct store		*st;
 	const struct input	*in;
 	size_t			 first, step;
+	int			 batched;	/* issue_batched, else
+						   issue_durable */
 	long			 n;
 };
 
@@ -300,13 +365,14 @@ issuer_main(void *arg)
 {
 	struct issuer_thread	*t = arg;
 
-	t->n = issue_durable(t->ca, t->st, t->in, t->first, t->step);
+	t->n = (t->batched ? issue_batched : issue_durable)(t->ca, t->st,
+	    t->in, t->first, t->step);
 	return NULL;
 }
 
 static int
-run_durable_mt(struct issuer_thread *th, int nth, const struct input *in,
-    double *rate)
+run_durable_mt(struct issuer_thread *th, int nth, int batched,
+    const struct input *in, double *rate)
 {
 	pthread_t	 tid[MAX_THREADS];
 	double		 t0 = now_s();
@@ -317,6 +383,7 @@ run_durable_mt(struct issuer_thread *th, int nth, const struct input *in,
 		th[i].in = in;
 		th[i].first = (size_t)i;
 		th[i].step = (size_t)nth;
+		th[i].batched = batched;
 		if (pthread_create(&tid[i], NULL, issuer_main, &th[i]) != 0) {
 			fprintf(stderr, "bench_issue: cannot start a thread\n");
 			rc = -1;
@@ -346,7 +413,7 @@ run_all(const char *home, const char *dir, size_t n, int reps)
 	struct input	 in;
 	struct err	 e;
 	double		 limit[MAX_REPS], mem[MAX_REPS], dur[MAX_REPS],
-			 dur2[MAX_REPS], dur4[MAX_REPS];
+			 dur2[MAX_REPS], dur4[MAX_REPS], bat[MAX_REPS];
 	char		*ci = NULL, *abs = NULL;
 	int		 i, rc = -1;
 
@@ -369,18 +436,21 @@ run_all(const char *home, const char *dir, size_t n, int reps)
 	if (input_load(&in, dir, n) != 0)
 		goto out;
 	/* interleaved, so drift (thermal, neighbours) hits all alike */
-	for (i = 0; i < reps; i++)
+	for (i = 0; i < reps; i++) {
 		if (run_limit(ca, &in, &limit[i]) != 0 ||
 		    run_memory(ca, &in, &mem[i]) != 0 ||
 		    run_durable(ca, st, &in, &dur[i]) != 0 ||
-		    run_durable_mt(th, 2, &in, &dur2[i]) != 0 ||
-		    run_durable_mt(th, 4, &in, &dur4[i]) != 0)
+		    run_durable_mt(th, 2, 0, &in, &dur2[i]) != 0 ||
+		    run_durable_mt(th, 4, 0, &in, &dur4[i]) != 0 ||
+		    run_durable_mt(th, 2, 1, &in, &bat[i]) != 0)
 			goto out;
+	}
 	report("limit", limit, reps);
 	report("memory", mem, reps);
 	report("durable", dur, reps);
 	report("durableT", dur2, reps);
 	report("durableT4", dur4, reps);
+	report("batched", bat, reps);
 	rc = 0;
 out:
 	input_free(&in);
