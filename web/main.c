@@ -199,6 +199,12 @@ kore_parent_configure(int argc, char **argv)
 	    "SIGNET_LOGIN_WINDOW_MINUTES", 15, 1, 1440);
 	web_cfg.lookup_cache_seconds = env_int(
 	    "SIGNET_LOOKUP_CACHE_SECONDS", 5, 0, 3600);
+	/* web/ocsp.c: on-demand signatures per second, all workers; signed
+	 * responses each worker keeps */
+	web_cfg.ocsp_queue_rate = env_int("SIGNET_OCSP_QUEUE_RATE", 50, 1,
+	    100000);
+	web_cfg.ocsp_cache_entries = env_int("SIGNET_OCSP_CACHE_ENTRIES",
+	    20000, 0, 10000000);
 
 	if ((templates = tmpl_cache_load(env_req("SIGNET_TEMPLATES"), &e)) ==
 	    NULL)

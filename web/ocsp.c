@@ -64,7 +64,6 @@
 #define CACHE_POLL_MS		200	/* read ocsp_epoch this often */
 #define CACHE_FRESH_MS		1000	/* serve from memory this long after */
 #define CACHE_POLL_LOST_MS	10000	/* a poll never answered */
-#define CACHE_DEFAULT		20000	/* responses per worker */
 #define CACHE_KEY_MAX		(1 + 20)	/* CertID hash, serial */
 #define CACHE_REQ_MAX		192	/* request DER remembered per entry */
 
@@ -301,16 +300,12 @@ be64(const u_int8_t *p)
 static int
 cache_init(void)
 {
-	const char	*v;
-	long		 n;
-
 	if (cache.ready)
 		return cache.max > 0;
 	cache.ready = 1;
-	v = getenv("SIGNET_OCSP_CACHE_ENTRIES");
-	n = v != NULL ? strtol(v, NULL, 10) : CACHE_DEFAULT;
 	TAILQ_INIT(&cache.lru);
-	cache.max = n > 0 && n <= 10000000 ? (size_t)n : 0;
+	/* checked at start (web/main.c) */
+	cache.max = (size_t)web_cfg.ocsp_cache_entries;
 	if (cache.max == 0)
 		return 0;
 	for (cache.nbucket = 64; cache.nbucket < cache.max;
@@ -775,15 +770,6 @@ task_conn(void)
 }
 
 static int
-queue_rate(void)
-{
-	const char	*v = getenv("SIGNET_OCSP_QUEUE_RATE");
-	int		 n = v != NULL ? atoi(v) : 0;
-
-	return n > 0 ? n : 50;
-}
-
-static int
 ocsp_task(struct kore_task *t)
 {
 	struct ocsp_state	*st = (struct ocsp_state *)t;
@@ -807,7 +793,7 @@ ocsp_task(struct kore_task *t)
 	PQconsumeInput(pg);
 	while ((n = PQnotifies(pg)) != NULL)
 		PQfreemem(n);
-	snprintf(rate, sizeof(rate), "%d", queue_rate());
+	snprintf(rate, sizeof(rate), "%d", web_cfg.ocsp_queue_rate);
 	v[0] = (const char *)st->req;
 	len[0] = (int)st->req_len;
 	v[1] = rate;

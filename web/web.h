@@ -49,6 +49,9 @@ struct web_config {
 	int		 max_client_failures;	/* SIGNET_LOGIN_MAX_CLIENT_FAILURES, 20 */
 	int		 failure_window_minutes;/* SIGNET_LOGIN_WINDOW_MINUTES, 15 */
 	int		 lookup_cache_seconds;	/* SIGNET_LOOKUP_CACHE_SECONDS, 5 */
+	int		 ocsp_queue_rate;	/* SIGNET_OCSP_QUEUE_RATE, 50 */
+	int		 ocsp_cache_entries;	/* SIGNET_OCSP_CACHE_ENTRIES,
+						   20000; 0: no cache */
 	char		 server_key_type[32];	/* [profile] server_key_type of
 						   SIGNET_HOME's signet.conf */
 	char		 dummy_hash[128];	/* argon2id of nothing: equal time

@@ -154,6 +154,79 @@ ask() {	# ask CERT [openssl ocsp options...]
 	[[ "$output" == *"$W/good.pem: good"* ]]
 }
 
+@test "responses signed on demand are rate-limited: over SIGNET_OCSP_QUEUE_RATE, tryLater; pre-signed ones go on" {
+	local port i t0 ok=0 later=0
+	port=$(free_port)
+	SIGNET_OCSP_QUEUE_RATE=1 bash "$ROOT/web/signet-web.sh" start "$W/web-rate" "$port"
+	openssl ocsp -issuer "$H/ca.pem" -cert "$W/good.pem" -reqout "$W/nreq.der"
+	openssl ocsp -issuer "$H/ca.pem" -cert "$W/good.pem" -no_nonce -reqout "$W/preq.der"
+	post() {	# post REQUEST RESPONSE
+		curl -s -o "$2" -H 'content-type: application/ocsp-request' \
+		    --data-binary @"$1" "http://127.0.0.1:$port/ocsp"
+	}
+	t0=$(psql_home "$H" "SELECT clock_timestamp()")
+	# one request with a nonce a second, counted over every worker: the
+	# earlier tests' are more than a second old
+	sleep 1.1
+	for i in 1 2 3 4; do
+		post "$W/nreq.der" "$W/rate$i.der"
+	done
+	post "$W/preq.der" "$W/rate-plain.der"
+	sleep 1.1
+	post "$W/nreq.der" "$W/rate-again.der"
+	bash "$ROOT/web/signet-web.sh" stop "$W/web-rate"
+	# (the sanitizer pass: that instance's log is clean too)
+	bash "$ROOT/web/signet-web.sh" check "$W/web-rate"
+	for i in 1 2 3 4; do
+		run openssl ocsp -respin "$W/rate$i.der" -resp_text -noverify
+		echo "request $i: $(grep -E 'Response Status|Responder Error' <<<"$output")"
+		case $output in
+		*"OCSP Response Status: successful"*) ok=$((ok + 1)) ;;
+		*"Responder Error: trylater (3)"*) later=$((later + 1)) ;;
+		esac
+	done
+	# the first was signed and echoes its nonce (-reqin alone: with -cert,
+	# openssl would build a request of its own with another nonce); the
+	# ones right after it were turned away without reaching the queue
+	run openssl ocsp -respin "$W/rate1.der" -reqin "$W/nreq.der" \
+	    -CAfile "$H/ca.pem" -resp_text
+	echo "$output"
+	[[ "$output" == *"Response verify OK"* ]]
+	[[ "$output" != *"WARNING: no nonce"* ]]
+	[[ "$output" == *"Cert Status: good"* ]]
+	[ "$later" -ge 1 ]
+	[ $((ok + later)) -eq 4 ]
+	# the queue holds only what was signed: the first, and the one a
+	# second later
+	[ "$(psql_home "$H" "SELECT count(*) FROM ocsp_queue WHERE created_at >= '$t0'")" -eq $((ok + 1)) ]
+	# the pre-signed answer is not limited
+	run openssl ocsp -respin "$W/rate-plain.der" -issuer "$H/ca.pem" \
+	    -cert "$W/good.pem" -CAfile "$H/ca.pem"
+	[[ "$output" == *"Response verify OK"* ]]
+	[[ "$output" == *"good.pem: good"* ]]
+	# a limit per second, not a stop
+	run openssl ocsp -respin "$W/rate-again.der" -reqin "$W/nreq.der" \
+	    -CAfile "$H/ca.pem" -resp_text
+	[[ "$output" == *"Response verify OK"* ]]
+	[[ "$output" != *"WARNING: no nonce"* ]]
+	[[ "$output" == *"Cert Status: good"* ]]
+}
+
+@test "signet-web refuses a bad OCSP setting at start, naming it" {
+	local port
+	port=$(free_port)
+	SIGNET_OCSP_QUEUE_RATE=fast run bash "$ROOT/web/signet-web.sh" start "$W/web-bad1" "$port"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *'SIGNET_OCSP_QUEUE_RATE: "fast" is not a number from 1 to 100000'* ]]
+	SIGNET_OCSP_CACHE_ENTRIES=-1 run bash "$ROOT/web/signet-web.sh" start "$W/web-bad2" "$port"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *'SIGNET_OCSP_CACHE_ENTRIES: "-1" is not a number from 0 to 10000000'* ]]
+	# nothing left listening
+	! curl -s -o /dev/null "http://127.0.0.1:$port/ocsp" || false
+}
+
 @test "a revocation reaches OCSP within seconds, without a nonce" {
 	run ask later -no_nonce
 	[[ "$output" == *"later.pem: good"* ]]
