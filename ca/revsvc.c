@@ -123,7 +123,11 @@ cfg_handler(void *user, const char *sec, const char *key, const char *val)
 		else
 			snprintf(c->signer_key_type,
 			    sizeof(c->signer_key_type), "%s", val);
-	} else if (strcmp(key, "nonce_rate") != 0)	/* signet-web's */
+	} else if (!strcmp(key, "nonce_rate")) {
+		/* once read by nobody: refused, so no one relies on it */
+		why = "not a setting; signet-web's SIGNET_OCSP_QUEUE_RATE "
+		    "limits the signatures made on demand";
+	} else
 		why = "unknown setting";
 	if (why != NULL) {
 		snprintf(c->why, sizeof(c->why), "[revocation] %s: %s", key,

@@ -152,4 +152,49 @@ CONF
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"line $line: [revocation] crl_next_days: must be 1 to 10 days (S/MIME BR 4.9.7)"* ]]
 	[ "$(psql_home "$H" "SELECT count(*) FROM crls")" = "$before" ]
+	# a setting that would be read by nobody is refused, not ignored
+	printf '\n[revocation]\nnonce_rate = 5\n' >>"$H/signet.conf"
+	line=$(grep -n '^nonce_rate = 5$' "$H/signet.conf" | cut -d: -f1)
+	run sg "$H" crl
+	echo "$output"
+	cp "$W/signet.conf.saved" "$H/signet.conf"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"line $line: [revocation] nonce_rate: not a setting; signet-web's SIGNET_OCSP_QUEUE_RATE"* ]]
+	[ "$(psql_home "$H" "SELECT count(*) FROM crls")" = "$before" ]
+}
+
+@test "ocsp_signer = ca: pre-signed responses are signed by the CA key, carry no responder certificate, and verify against the CA alone" {
+	# resp SERIAL: that certificate's pre-signed SHA-1 response, as text
+	resp() {
+		psql_home "$H" "SELECT encode(der, 'base64') FROM ocsp_responses WHERE serial = '$(serial "$1")' AND hash = 'sha1'" |
+		    base64 -d >"$W/resp.der"
+		openssl ocsp -respin "$W/resp.der" -issuer "$H/ca.pem" -cert "$W/$1.pem" \
+		    -CAfile "$H/ca.pem" -resp_text 2>&1
+	}
+	# the default, for contrast: a delegated responder, its certificate included
+	sg "$H" ocsp-refresh >/dev/null
+	run resp good
+	[[ "$output" == *"Response verify OK"* ]]
+	[[ "$output" == *"OCSP Signing"* ]]
+	[[ "$output" == *"Certificate:"* ]]
+	cp "$H/signet.conf" "$W/signet.conf.saved"
+	printf '\n[revocation]\nocsp_signer = ca\n' >>"$H/signet.conf"
+	# responses are re-signed when due; here, at once
+	psql_home "$H" "DELETE FROM ocsp_responses" >/dev/null
+	sg "$H" ocsp-refresh >/dev/null
+	cp "$W/signet.conf.saved" "$H/signet.conf"
+	run resp good
+	echo "$output"
+	[[ "$output" == *"Response verify OK"* ]]
+	[[ "$output" == *"$W/good.pem: good"* ]]
+	[[ "$output" != *"Certificate:"* ]]
+	[[ "$output" != *"OCSP Signing"* ]]
+	run resp bad
+	[[ "$output" == *"Response verify OK"* ]]
+	[[ "$output" == *"$W/bad.pem: revoked"* ]]
+	[[ "$output" == *"Reason: keyCompromise"* ]]
+	# GnuTLS checks it with the CA as the signer (gnutls_ocsp_resp_verify_direct)
+	run ocsptool -e --load-signer "$H/ca.pem" --infile "$W/resp.der"
+	echo "$output"
+	[[ "$output" == *"Verifying OCSP Response: Success."* ]]
 }
