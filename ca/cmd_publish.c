@@ -77,17 +77,19 @@ write_pid(struct cli *c, char *path, size_t sz)
  * for the next wake-up and its linger.
  */
 static int
-drain(struct publish *p, unsigned *done, unsigned *failed, int *busy,
-    int lingering, struct err *e)
+drain(struct publish *p, struct publish_stats *tot, int *busy, int lingering,
+    struct err *e)
 {
 	struct publish_stats	s;
 
+	memset(tot, 0, sizeof(*tot));
 	*busy = 0;
 	do {
 		if (publish_batch(p, &s, e) != 0)
 			return -1;
-		*done += s.done;
-		*failed += s.failed;
+		tot->done += s.done;
+		tot->failed += s.failed;
+		tot->gave_up += s.gave_up;
 		*busy = s.busy > 0;
 	} while (!stop_flag && s.done + s.failed > 0 &&
 	    (!lingering || s.full));
@@ -97,18 +99,23 @@ drain(struct publish *p, unsigned *done, unsigned *failed, int *busy,
 static int
 run_once(struct cli *c, struct publish *p)
 {
-	struct err	e;
-	unsigned	done = 0, failed = 0, expired;
-	int		busy;
+	struct publish_stats	s;
+	struct err		e;
+	unsigned		expired;
+	int			busy;
 
 	if (publish_refresh(p, &e) != 0)
 		log_line(NULL, e.msg);
 	if (publish_sweep(p, &expired, &e) != 0 ||
-	    drain(p, &done, &failed, &busy, 0, &e) != 0)
+	    drain(p, &s, &busy, 0, &e) != 0)
 		return cli_fail("%s", e.msg);
-	printf("published %u jobs; %u failed and will be retried\n", done,
-	    failed);
-	return failed > 0;
+	printf("published %u jobs; %u failed and will be retried", s.done,
+	    s.failed - s.gave_up);
+	if (s.gave_up > 0)
+		printf("; %u given up after [publish] max_attempts "
+		    "(signet publish retry)", s.gave_up);
+	printf("\n");
+	return s.failed > 0;
 }
 
 /*
@@ -139,7 +146,8 @@ run_daemon(struct cli *c, struct publish *p)
 	struct err	 e;
 	char		 pidpath[4096];
 	time_t		 last_sweep = 0;
-	unsigned	 done, failed, expired;
+	struct publish_stats s;
+	unsigned	 expired;
 	long		 ms;
 	int		 busy, woken, rc = 1;
 
@@ -158,14 +166,12 @@ run_daemon(struct cli *c, struct publish *p)
 	if (publish_refresh(p, &e) != 0)
 		log_line(NULL, e.msg);
 	while (!stop_flag) {
-		done = failed = 0;
 		if (time(NULL) - last_sweep >= publish_sweep_interval(p)) {
 			if (publish_sweep(p, &expired, &e) != 0)
 				goto dberr;
 			last_sweep = time(NULL);
 		}
-		if (drain(p, &done, &failed, &busy,
-		    publish_linger_ms(p) > 0, &e) != 0)
+		if (drain(p, &s, &busy, publish_linger_ms(p) > 0, &e) != 0)
 			goto dberr;
 		if (publish_wait_ms(p, &ms, &e) != 0)
 			goto dberr;

@@ -590,7 +590,7 @@ publish_batch(struct publish *p, struct publish_stats *s, struct err *e)
 	uint8_t			*crlraw = NULL;
 	int64_t			*okids = NULL, crlno;
 	size_t			 n = 0, i, nok = 0, crllen = 0;
-	int			 got, needca = 0;
+	int			 got, needca = 0, gave_up;
 
 	memset(s, 0, sizeof(*s));
 	for (i = 0; i < p->nt; i++)
@@ -646,13 +646,17 @@ publish_batch(struct publish *p, struct publish_stats *s, struct err *e)
 			continue;
 		}
 		if (store_pub_job_fail(p->st, jobs[i].id, x[i].errs,
-		    p->retry_base, p->retry_max, p->max_attempts, e) != 0)
+		    p->retry_base, p->retry_max, p->max_attempts, &gave_up,
+		    e) != 0)
 			goto fail;
 		s->failed++;
-		logf_(p, "job %lld (%s %s%s%s) failed, attempt %d: %s",
+		s->gave_up += gave_up;
+		logf_(p, "job %lld (%s %s%s%s) failed, attempt %d%s: %s",
 		    (long long)jobs[i].id, jobs[i].kind, jobs[i].ref,
 		    jobs[i].email[0] ? " " : "", jobs[i].email,
-		    jobs[i].attempts + 1, x[i].errs);
+		    jobs[i].attempts + 1, gave_up ? ", given up "
+		    "([publish] max_attempts; signet publish retry)" : "",
+		    x[i].errs);
 	}
 	if (store_pub_jobs_done(p->st, okids, nok, e) != 0)
 		goto fail;

@@ -50,6 +50,8 @@ struct publish_stats {
 	unsigned	claimed;	/* jobs taken in this batch */
 	unsigned	done;		/* finished on every target */
 	unsigned	failed;		/* failed somewhere; retried later */
+	unsigned	gave_up;	/* of those, failed [publish]
+					 * max_attempts times: not retried */
 	unsigned	busy;		/* mailbox held by another publisher */
 	int		full;		/* claimed [publish] batch jobs: more
 					 * are likely due */

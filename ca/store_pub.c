@@ -249,10 +249,12 @@ store_pub_jobs_done(struct store *st, const int64_t *ids, size_t n,
 
 int
 store_pub_job_fail(struct store *st, int64_t id, const char *msg,
-    unsigned base, unsigned cap, unsigned max_attempts, struct err *e)
+    unsigned base, unsigned cap, unsigned max_attempts, int *gave_up,
+    struct err *e)
 {
 	char		 ids[24], b[16], c[16], m[16];
 	const char	*v[5] = { ids, msg, b, c, m };
+	PGresult	*r;
 
 	snprintf(ids, sizeof(ids), "%" PRId64, id);
 	snprintf(b, sizeof(b), "%u", base);
@@ -260,12 +262,18 @@ store_pub_job_fail(struct store *st, int64_t id, const char *msg,
 	snprintf(m, sizeof(m), "%u", max_attempts);
 	/* exponential backoff with a cap; 2^attempts bounded before it can
 	 * overflow a double's exact range */
-	return exec1(st, "UPDATE publish_jobs SET attempts = attempts + 1, "
+	r = pq(st, "UPDATE publish_jobs SET attempts = attempts + 1, "
 	    "last_error = $2, next_at = clock_timestamp() + "
 	    "make_interval(secs => least($4::float8, $3::float8 * "
 	    "power(2, least(attempts, 40)))), "
 	    "state = CASE WHEN $5::int > 0 AND attempts + 1 >= $5::int "
-	    "THEN 'failed' ELSE 'queued' END WHERE id = $1", 5, v, e);
+	    "THEN 'failed' ELSE 'queued' END WHERE id = $1 "
+	    "RETURNING state = 'failed'", 5, v, e);
+	if (r == NULL)
+		return -1;
+	*gave_up = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+	PQclear(r);
+	return 0;
 }
 
 int

@@ -57,10 +57,12 @@ int	store_pub_job_done(struct store *, int64_t id, struct err *e);
 /*
  * A failed attempt: attempts + 1, last_error = msg, next_at = now +
  * min(base * 2^attempts, cap) seconds. With max_attempts > 0 the job
- * becomes 'failed' once it has failed that often.
+ * becomes 'failed' once it has failed that often (*gave_up = 1): it waits
+ * for `signet publish retry`.
  */
 int	store_pub_job_fail(struct store *, int64_t id, const char *msg,
-	    unsigned base, unsigned cap, unsigned max_attempts, struct err *e);
+	    unsigned base, unsigned cap, unsigned max_attempts, int *gave_up,
+	    struct err *e);
 
 /* Queues cert.expire, exactly once per certificate past notAfter. */
 int	store_pub_expire_sweep(struct store *, unsigned *queued, struct err *e);

@@ -482,3 +482,50 @@ CONF
 	stop_home "$H4"
 	rm -f "$W/h4"
 }
+
+@test "[publish] max_attempts: a job that fails that often is given up, said so, left alone, and published after retry" {
+	cp "$H/signet.conf" "$W/signet.conf.saved"
+	sed -i 's/^sweep = 1$/sweep = 1\nmax_attempts = 2/' "$H/signet.conf"
+	grep -qx 'max_attempts = 2' "$H/signet.conf"
+	s=$(issue yan@example.com)
+	id=$(psql_home "$H" "SELECT id FROM publish_jobs WHERE kind = 'cert.issue' AND ref = '$s'")
+	attempts() { psql_home "$H" "SELECT attempts FROM publish_jobs WHERE id = $id"; }
+	due_now() { psql_home "$H" "UPDATE publish_jobs SET next_at = now() WHERE id = $id" >/dev/null; }
+	run sg "$H" publish --once
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"failed and will be retried"* ]]
+	[ "$(job_state "$H" "$s")" = queued ]
+	[ "$(attempts)" -eq 1 ]
+	# simulates the backoff passing
+	due_now
+	run sg "$H" publish --once
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"given up after [publish] max_attempts (signet publish retry)"* ]]
+	[ "$(job_state "$H" "$s")" = failed ]
+	[ "$(attempts)" -eq 2 ]
+	run sg "$H" publish status
+	echo "$output"
+	[[ "$output" == *"job $id cert.issue $s yan@example.com: 2 attempts, given up (signet publish retry $id): ldap.demo: no directory entry for yan@example.com"* ]]
+	# given up means no more attempts, however long it waits
+	due_now
+	sg "$H" publish --once || true
+	[ "$(attempts)" -eq 2 ]
+	[ "$(job_state "$H" "$s")" = failed ]
+	# the person appears; the operator retries; nothing was lost
+	cp "$W/signet.conf.saved" "$H/signet.conf"
+	ldapadd -x -H "$URI" -D "cn=admin,$BASE" -y "$LD/admin.pw" >/dev/null <<LDIF
+dn: uid=yan,ou=people,$BASE
+objectClass: inetOrgPerson
+uid: yan
+cn: Yan Li
+sn: Li
+mail: yan@example.com
+LDIF
+	run sg "$H" publish retry "$id"
+	[ "$output" = "requeued 1 job" ]
+	sg "$H" publish --once || true
+	[ "$(job_state "$H" "$s")" = done ]
+	vals yan@example.com 'userCertificate;binary' | grep -qxF "$(der_b64 "$s")"
+}
