@@ -12,7 +12,7 @@ setup_file() {
 	sg "$H" setup --cn "KRA Test CA" >/dev/null
 	# NSS 3.87 cannot decrypt ECDH envelopes: an RSA encryption key
 	sed -i 's/^server_key_type.*/server_key_type = rsa-3072/' "$H/signet.conf"
-	printf '\n[kra]\nenabled = yes\npwhash = interactive\n' >>"$H/signet.conf"
+	printf '\n[kra]\nenabled = yes\npwhash = interactive\ngrace_days = 30\n' >>"$H/signet.conf"
 	for a in ann ben cat; do
 		echo "$a correct horse battery" >"$W/$a.pw"
 		chmod 600 "$W/$a.pw"
@@ -68,8 +68,9 @@ decrypt() {
 issued" ]
 	[ "$(q "SELECT count(*) FROM key_escrow WHERE serial = '$(enc_serial)'")" = 1 ]
 	[ "$(q "SELECT count(*) FROM key_escrow WHERE serial = '$(sig_serial)'")" = 0 ]
-	# escrow kept until the certificate expires + 365 days grace
-	[ "$(q "SELECT k.expires_at = c.not_after + interval '365 days' FROM key_escrow k JOIN certificates c USING (serial)")" = t ]
+	# escrow kept until the certificate expires + [kra] grace_days (30
+	# here, setup_file; 365 by default)
+	[ "$(q "SELECT k.expires_at = c.not_after + interval '30 days' FROM key_escrow k JOIN certificates c USING (serial)")" = t ]
 }
 
 @test "pickup writes the encryption PKCS#12 once and deletes the key" {
@@ -223,6 +224,34 @@ issued" ]
 	[ "$status" -eq 0 ]
 	[[ "$output" == "purged 0 escrowed keys"* ]]
 	[ "$(q "SELECT count(*) FROM key_escrow")" -ge 1 ]
+}
+
+@test "purge removes an escrow once its certificate's expiry + grace_days has passed, not while a recovery is open" {
+	s=$(enc_serial)
+	# simulates the certificate's expiry and the grace passing
+	q "UPDATE key_escrow SET expires_at = now() - interval '1 second' WHERE serial = '$s'" >/dev/null
+	id=$(sg "$H" kra open "$s" --reason "purge test" | awk '{print $2}')
+	run sg "$H" kra purge
+	echo "$output"
+	[[ "$output" == "purged 0 escrowed keys"* ]]
+	[ "$(q "SELECT count(*) FROM key_escrow WHERE serial = '$s'")" = 1 ]
+	# once the recovery's window has closed, the key goes
+	q "UPDATE recoveries SET window_expires = now() - interval '1 minute' WHERE id = $id" >/dev/null
+	before=$(q "SELECT count(*) FROM key_escrow")
+	run sg "$H" kra purge
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "purged 1 escrowed keys past expiry + grace; 1 recoveries expired" ]
+	[ "$(q "SELECT count(*) FROM key_escrow WHERE serial = '$s'")" = 0 ]
+	[ "$(q "SELECT count(*) FROM key_escrow")" = $((before - 1)) ]
+	# the certificate and the recovery's history stay; the purge is audited
+	[ "$(q "SELECT count(*) FROM certificates WHERE serial = '$s'")" = 1 ]
+	[ "$(q "SELECT state FROM recoveries WHERE id = $id")" = expired ]
+	[ "$(q "SELECT detail FROM audit_log WHERE action = 'kra.purge' ORDER BY seq DESC LIMIT 1")" = "1 escrowed keys past certificate expiry + grace removed" ]
+	run sg "$H" kra open "$s" --reason "too late"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"no escrowed key for certificate $s"* ]]
 }
 
 @test "the audit chain is whole after all of it and names every step" {
