@@ -154,6 +154,23 @@ parse_id(const char *s, int64_t *id)
 	return 0;
 }
 
+/* --agents and --threshold: 1 to 255 (shares are points of GF(2^8)) */
+static int
+parse_count(const char *opt, const char *s, unsigned *n)
+{
+	char		*end;
+	unsigned long	 v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 || v < 1 ||
+	    v > 255)
+		return cli_fail("--%s \"%s\": not a number from 1 to 255", opt,
+		    s);
+	*n = (unsigned)v;
+	return 0;
+}
+
 static int
 kra_cmd_init(struct cli *c, int argc, char **argv)
 {
@@ -174,11 +191,13 @@ kra_cmd_init(struct cli *c, int argc, char **argv)
 
 	memset(&ag, 0, sizeof(ag));
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch == 'n')
-			n = (unsigned)atoi(optarg);
-		else if (ch == 't')
-			m = (unsigned)atoi(optarg);
-		else if (ch == 'a' || ch == 'f') {
+		if (ch == 'n') {
+			if (parse_count("agents", optarg, &n) != 0)
+				return 1;
+		} else if (ch == 't') {
+			if (parse_count("threshold", optarg, &m) != 0)
+				return 1;
+		} else if (ch == 'a' || ch == 'f') {
 			if (agent_opt(&ag, ch, optarg) != 0)
 				return 1;
 		} else

@@ -63,6 +63,17 @@ decrypt() {
 	[ "$(q "SELECT DISTINCT length(sealed_sk) FROM kra_agents")" = 72 ]
 }
 
+@test "kra init refuses counts that are not numbers, before anything else" {
+	for bad in "--agents 3x" "--agents -1" "--threshold two" "--threshold 256" "--threshold ''"; do
+		eval "set -- $bad"
+		run sg "$H" kra init "$1" "$2" --agent ann --passphrase-file "$W/ann.pw"
+		echo "$bad: $output"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"$1 \"$2\": not a number from 1 to 255"* ]]
+	done
+	[ "$(q "SELECT count(*) FROM kra_keys")" = 1 ]
+}
+
 @test "a dual enrolment issues a signing and an escrowed encryption certificate" {
 	[ "$(q "SELECT state FROM requests WHERE id IN ($SIGREQ, $ENCREQ) ORDER BY id")" = "issued
 issued" ]
