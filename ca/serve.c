@@ -320,16 +320,24 @@ lanes_dead(struct serve *s)
 /* One lane per core, at most SERVE_LANES; SIGNET_SERVE_LANES overrides
  * (1 .. SERVE_LANES), for benchmarks and tests. */
 static int
-lanes_wanted(void)
+lanes_wanted(int *n, struct err *e)
 {
 	const char	*v = getenv("SIGNET_SERVE_LANES");
-	long		 n;
+	char		*end;
+	long		 l;
 
-	n = v != NULL && *v != '\0' ? strtol(v, NULL, 10) :
-	    sysconf(_SC_NPROCESSORS_ONLN);
-	if (n < 1)
-		n = 1;
-	return n > SERVE_LANES ? SERVE_LANES : (int)n;
+	if (v == NULL || *v == '\0') {
+		l = sysconf(_SC_NPROCESSORS_ONLN);
+		*n = l < 1 ? 1 : l > SERVE_LANES ? SERVE_LANES : (int)l;
+		return 0;
+	}
+	errno = 0;
+	l = strtol(v, &end, 10);
+	if (*end != '\0' || errno != 0 || l < 1 || l > SERVE_LANES)
+		return err_set(e, "SIGNET_SERVE_LANES \"%s\": not a number "
+		    "from 1 to %d", v, SERVE_LANES);
+	*n = (int)l;
+	return 0;
 }
 
 /* Lanes 1 .. n-1: a CA handle, a connection and an engine each. */
@@ -578,7 +586,7 @@ serve_run(const struct config *cfg, const struct serve_opts *o, struct err *e)
 {
 	struct serve	 s;
 	char		*path = NULL, *ci = NULL;
-	int		 rc = -1, r, said = 0;
+	int		 rc = -1, r, said = 0, lanes = 1;
 
 	memset(&s, 0, sizeof(s));
 	pthread_mutex_init(&s.mu, NULL);
@@ -590,7 +598,8 @@ serve_run(const struct config *cfg, const struct serve_opts *o, struct err *e)
 	s.last_log = time(NULL);
 	/* everything that can refuse start-up is checked before waiting as
 	 * standby, so a standby is ready to take over at once */
-	if (serve_policy_path(cfg, &path, e) != 0)
+	if (lanes_wanted(&lanes, e) != 0 ||
+	    serve_policy_path(cfg, &path, e) != 0)
 		goto out;
 	if ((s.pol = policy_load(path, cfg->path, "policy", e)) == NULL)
 		goto out;
@@ -628,7 +637,7 @@ serve_run(const struct config *cfg, const struct serve_opts *o, struct err *e)
 	if ((s.re = request_engine_new(cfg, s.ca, s.pol, s.st, engine_log, &s,
 	    e)) == NULL)
 		goto out;
-	if (lanes_start(&s, ci, lanes_wanted(), e) != 0)
+	if (lanes_start(&s, ci, lanes, e) != 0)
 		goto out;
 	if (o->once) {
 		if ((s.rs = revsvc_new(s.ca, s.st, e)) == NULL) {

@@ -253,6 +253,12 @@ cert_of() {
 	[ "$(q "SELECT count(DISTINCT spki_sha256) FROM certificates WHERE email LIKE 'erin%'")" = 1 ]
 	[ "$(q "SELECT count(*) FROM certificates WHERE email LIKE 'erin%'")" = 1 ]
 	[ "$(q "SELECT count(*) FROM requests WHERE email LIKE 'erin%' AND state = 'denied'")" = 11 ]
+	# the knob is checked at start, not clamped silently
+	for bad in 0 5 two; do
+		SIGNET_SERVE_LANES=$bad run sg "$H3" ca-serve --once
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"SIGNET_SERVE_LANES \"$bad\": not a number from 1 to 4"* ]]
+	done
 	run sg "$H3" audit verify
 	[ "$status" -eq 0 ]
 }
