@@ -70,17 +70,29 @@ rows() {
 }
 
 RUNS=${BENCH_OCSP_RUNS:-3}
-wrk_once() {	# wrk_once URL PATH: prints "rate p99_ms" of DUR seconds
+# cpu_ticks N: busy and total ticks of CPU N so far (/proc/stat)
+cpu_ticks() {
+	awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i
+	    print t - $5 - $6, t }' /proc/stat
+}
+wrk_once() {	# wrk_once URL PATH: prints "rate p99_ms busy0% busy1%" of
+		# DUR seconds (how busy each core was: wrk's, the server's)
+	local a0 a1 b0 b1
+	a0=$(cpu_ticks 0) a1=$(cpu_ticks 1)
 	$PIN0 wrk -t1 -c50 -d"${DUR}s" --latency \
 	    -s "$ROOT/tests/bench/bench_ocsp.lua" \
 	    "$1" -- "$2" "$T"/req/*.der >"$T/wrk.out" 2>&1
+	b0=$(cpu_ticks 0) b1=$(cpu_ticks 1)
 	[ -z "${BENCH_VERBOSE:-}" ] || cat "$T/wrk.out" >&2
-	awk '/Requests\/sec/ { r = $2 }
+	awk -v a0="$a0" -v a1="$a1" -v b0="$b0" -v b1="$b1" '
+	     function busy(a, b) { split(a, x, " "); split(b, y, " ")
+	         return y[2] > x[2] ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0 }
+	     /Requests\/sec/ { r = $2 }
 	     / 99%/ { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 }
 	              else if (v ~ /ms$/) sub(/ms/, "", v)
 	              else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 }
 	              p = v }
-	     END { printf "%s %s\n", r, p }' "$T/wrk.out"
+	     END { printf "%s %s %.0f %.0f\n", r, p, busy(a0, b0), busy(a1, b1) }' "$T/wrk.out"
 }
 med() {	# med FIELD: the median of that field of $T/runs
 	cut -d' ' -f"$1" "$T/runs" | sort -g |
@@ -96,7 +108,7 @@ wrk_run() {	# wrk_run PORTVAR PATH [START]: sets RATE and P99 to the medians
 		wrk_once "http://127.0.0.1:${!1}" "$2" >>"$T/runs"
 	done
 	[ -z "${BENCH_VERBOSE:-}" ] || cat "$T/runs" >&2
-	RATE=$(med 1) P99=$(med 2)
+	RATE=$(med 1) P99=$(med 2) BUSY0=$(med 3) BUSY1=$(med 4)
 }
 
 # openssl ocsp, started afresh for each run: after wrk closes its
@@ -152,13 +164,16 @@ for n in 1000 1000000; do
 	# database settles after the rows and presigning above
 	DUR=2 wrk_once "http://127.0.0.1:$WPORT" /ocsp >/dev/null
 	wrk_run WPORT /ocsp
-	sr=$RATE sp=$P99
+	sr=$RATE sp=$P99 sb0=$BUSY0 sb1=$BUSY1
 	wrk_run OPORT / openssl_start
 	or=$RATE op=$P99
 	openssl_stop
 	printf 'known certificates: %d (pre-signed in %.1f s, %.0f responses/s)\n' \
 	    "$n" "$presign" "$(echo "($n - $prev_signed) / $presign" | bc -l)"
 	printf '  signet-web /ocsp     %9.0f responses/s   p99 %7.2f ms\n' "$sr" "$sp"
+	# when wrk's own core is full, its clock runs late too: the p99 is
+	# then the load generator's as much as the server's
+	[ -z "$PIN0" ] || printf '    cores busy: wrk and the database (CPU 0) %s%%, signet-web (CPU 1) %s%%\n' "$sb0" "$sb1"
 	printf '  openssl ocsp -index  %9.0f responses/s   p99 %7.2f ms\n' "$or" "$op"
 	awk -v s="$sr" -v o="$or" 'BEGIN { printf "  ratio: %.1fx\n", s / o }'
 done
