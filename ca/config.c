@@ -17,7 +17,54 @@ struct parse {
 	struct config	*c;
 	char		 what[256];	/* "[sec] key: why" of the first bad line */
 	int		 failed;
+	char		**seen;		/* "sec\nkey" of every setting so far */
+	size_t		 nseen;
 };
+
+/*
+ * The sections of signet.conf. Each is read by its part ([revocation] by
+ * the revocation service, [publish*] by the publisher, [kra] by key
+ * recovery, [policy] also by the policy module); a misspelt one would be
+ * ignored whole, so any other is refused here, where every command and
+ * daemon reads the file.
+ */
+static int
+known_section(const char *sec)
+{
+	static const char *const names[] = { "ca", "database", "profile",
+	    "policy", "revocation", "publish", "kra" };
+	size_t	i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(sec, names[i]))
+			return 1;
+	return (!strncmp(sec, "publish.ldap.", 13) && sec[13] != '\0') ||
+	    (!strncmp(sec, "publish.web.", 12) && sec[12] != '\0');
+}
+
+/* A setting given twice: the second would silently win. 1 if seen
+ * before, 0 if not (now remembered), -1 out of memory. */
+static int
+seen_before(struct parse *p, const char *sec, const char *key)
+{
+	char	*k, **n;
+	size_t	 i;
+
+	if (asprintf(&k, "%s\n%s", sec, key) < 0)
+		return -1;
+	for (i = 0; i < p->nseen; i++)
+		if (!strcmp(p->seen[i], k)) {
+			free(k);
+			return 1;
+		}
+	if ((n = realloc(p->seen, (p->nseen + 1) * sizeof(*n))) == NULL) {
+		free(k);
+		return -1;
+	}
+	p->seen = n;
+	p->seen[p->nseen++] = k;
+	return 0;
+}
 
 static int
 set_str(char **dst, const char *v)
@@ -74,10 +121,19 @@ handler(void *user, const char *sec, const char *key, const char *val)
 	struct parse	*p = user;
 	struct config	*c = p->c;
 	const char	*why = NULL;
+	int		 r;
 
 	if (p->failed)
 		return 0;
-	if (!strcmp(sec, "ca")) {
+	if (*sec == '\0')
+		why = "a setting before any [section]";
+	else if (!known_section(sec))
+		why = "not a section Signet reads (ca, database, profile, "
+		    "policy, revocation, publish, publish.ldap.NAME, "
+		    "publish.web.NAME, kra)";
+	else if ((r = seen_before(p, sec, key)) != 0)
+		why = r > 0 ? "set twice in its section" : "out of memory";
+	else if (!strcmp(sec, "ca")) {
 		if (!strcmp(key, "name"))
 			set_str(&c->ca_name, val);
 		else if (!strcmp(key, "key"))
@@ -136,8 +192,11 @@ handler(void *user, const char *sec, const char *key, const char *val)
 
 	if (why != NULL) {
 		/* ini_parse returns the line of the first refusal */
-		snprintf(p->what, sizeof(p->what), "[%s] %s: %s", sec, key,
-		    why);
+		if (*sec == '\0')
+			snprintf(p->what, sizeof(p->what), "%s: %s", key, why);
+		else
+			snprintf(p->what, sizeof(p->what), "[%s] %s: %s", sec,
+			    key, why);
 		p->failed = 1;
 		return 0;
 	}
@@ -172,9 +231,12 @@ config_load(const char *home, struct err *e)
 	    set_str(&c->policy_module, "exchange"))
 		goto oom;
 
+	memset(&p, 0, sizeof(p));
 	p.c = c;
-	p.failed = 0;
 	rc = ini_parse(c->path, handler, &p);
+	while (p.nseen > 0)
+		free(p.seen[--p.nseen]);
+	free(p.seen);
 	if (rc == -1) {
 		err_set(e, "%s: %s (is this a Signet instance? run `signet "
 		    "setup` first)", c->path, strerror(errno));

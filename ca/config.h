@@ -3,8 +3,10 @@
  *
  * An instance is a directory: signet.conf, the CA key and certificate, the
  * private PostgreSQL cluster (pg/) and state. Paths in the file are relative
- * to that directory. Sections other than those below belong to other modules
- * (policy, publishers, web) and are read by them.
+ * to that directory. Sections other than those below belong to other parts
+ * ([revocation], [publish], [publish.ldap.NAME], [publish.web.NAME], [kra];
+ * [policy] also to the policy module) and are read by them; config_load
+ * refuses any other section, and a setting given twice.
  */
 #ifndef SIGNET_CONFIG_H
 #define SIGNET_CONFIG_H

@@ -426,6 +426,11 @@ stored() {
 	run sg "$h" list
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"signet.conf line 4: [profile] max_days"* ]]
+	# a misspelt section would be ignored whole: refused instead
+	printf '[ca]\nkey = ca.key\n[revocaton]\ncrl_next_days = 3\n' >"$h/signet.conf"
+	run sg "$h" list
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"signet.conf line 4: [revocaton] crl_next_days: not a section Signet reads"* ]]
 	rm -rf "$h"
 }
 
