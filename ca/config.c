@@ -94,8 +94,8 @@ parse_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
 	return 0;
 }
 
-static int
-parse_bool(const char *v, int *out)
+int
+config_bool(const char *v, int *out)
 {
 	if (!strcasecmp(v, "yes") || !strcasecmp(v, "on") ||
 	    !strcasecmp(v, "true") || !strcmp(v, "1"))
@@ -171,7 +171,7 @@ handler(void *user, const char *sec, const char *key, const char *val)
 			if (parse_uint(val, 1, 825, &c->max_days))
 				why = "must be a number of days from 1 to 825 (S/MIME BR 6.3.2)";
 		} else if (!strcmp(key, "non_repudiation")) {
-			if (parse_bool(val, &c->non_repudiation))
+			if (config_bool(val, &c->non_repudiation))
 				why = "must be yes or no";
 		} else if (!strcmp(key, "server_key_type")) {
 			if (strcmp(val, "rsa-3072") && strcmp(val, "rsa-4096") &&

@@ -69,4 +69,8 @@ char	*config_conninfo(const struct config *c);
 /* The instance directory: --home, else $SIGNET_HOME, else ./var. Absolute. */
 char	*config_home(const char *arg, struct err *e);
 
+/* A yes/no setting: yes, on, true, 1 or no, off, false, 0 (case aside);
+ * -1 for anything else. */
+int	config_bool(const char *v, int *out);
+
 #endif

@@ -2,6 +2,7 @@
  * kra: escrow of encryption keys and M-of-N recovery; see kra.h for the
  * scheme and its threat model.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <sodium.h>
 
 #include "audit.h"
+#include "config.h"
 #include "csr.h"
 #include "keys.h"
 #include "kra.h"
@@ -34,17 +36,42 @@
 
 /* ---- configuration ---- */
 
+struct kc_parse {
+	struct kra_config	*kc;
+	char			 why[160];	/* "key: why" of the bad line */
+};
+
+/* A count from lo to hi, digits only. */
+static int
+kc_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
+{
+	char		*end;
+	unsigned long	 n;
+
+	if (*v < '0' || *v > '9')
+		return -1;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < lo || n > hi)
+		return -1;
+	*out = (unsigned)n;
+	return 0;
+}
+
+/* ini_parse handler: returns 0 so that ini_parse reports the line. */
 static int
 kc_handler(void *user, const char *sec, const char *key, const char *val)
 {
-	struct kra_config	*kc = user;
+	struct kc_parse		*p = user;
+	struct kra_config	*kc = p->kc;
+	const char		*why = NULL;
 
-	if (strcmp(sec, "kra") != 0)
-		return 1;
-	if (!strcmp(key, "enabled"))
-		kc->enabled = !strcasecmp(val, "yes") || !strcasecmp(val, "on") ||
-		    !strcasecmp(val, "true");
-	else if (!strcmp(key, "pwhash")) {
+	if (p->why[0] != '\0' || strcmp(sec, "kra") != 0)
+		return p->why[0] == '\0';
+	if (!strcmp(key, "enabled")) {
+		if (config_bool(val, &kc->enabled) != 0)
+			why = "must be yes or no";
+	} else if (!strcmp(key, "pwhash")) {
 		if (!strcmp(val, "interactive")) {
 			kc->opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
 			kc->memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
@@ -55,35 +82,32 @@ kc_handler(void *user, const char *sec, const char *key, const char *val)
 			kc->opslimit = crypto_pwhash_OPSLIMIT_SENSITIVE;
 			kc->memlimit = crypto_pwhash_MEMLIMIT_SENSITIVE;
 		} else
-			return 0;
+			why = "must be interactive, moderate or sensitive";
 	} else if (!strcmp(key, "grace_days")) {
-		char	*end;
-		long	 d = strtol(val, &end, 10);
-
-		if (*val == '\0' || *end != '\0' || d < 0 || d > 36500)
-			return 0;
-		kc->grace_days = (unsigned)d;
+		if (kc_uint(val, 0, 36500, &kc->grace_days) != 0)
+			why = "must be a number of days from 0 to 36500";
 	} else if (!strcmp(key, "window_hours")) {
-		char	*end;
-		long	 h = strtol(val, &end, 10);
-
-		if (*val == '\0' || *end != '\0' || h < 1 || h > 24 * 90)
-			return 0;
-		kc->window_hours = (unsigned)h;
-	} else if (!strcmp(key, "officer_fetch"))
-		kc->officer_fetch = !strcasecmp(val, "yes");
-	else if (!strcmp(key, "p12_format")) {
+		if (kc_uint(val, 1, 24 * 90, &kc->window_hours) != 0)
+			why = "must be a number of hours from 1 to 2160";
+	} else if (!strcmp(key, "officer_fetch")) {
+		if (config_bool(val, &kc->officer_fetch) != 0)
+			why = "must be yes or no";
+	} else if (!strcmp(key, "p12_format")) {
 		if (p12_format_parse(val, &kc->p12_format, NULL) != 0)
-			return 0;
+			why = "must be modern or compatible";
 	} else
-		return 0;
-	return 1;
+		why = "unknown setting";
+	if (why == NULL)
+		return 1;
+	snprintf(p->why, sizeof(p->why), "%s: %s", key, why);
+	return 0;
 }
 
 int
 kra_config_load(const char *path, struct kra_config *kc, struct err *e)
 {
-	int	line;
+	struct kc_parse	p = { kc, "" };
+	int		line;
 
 	memset(kc, 0, sizeof(*kc));
 	kc->opslimit = crypto_pwhash_OPSLIMIT_MODERATE;
@@ -93,12 +117,13 @@ kra_config_load(const char *path, struct kra_config *kc, struct err *e)
 	kc->p12_format = P12_MODERN;
 	if (sodium_init() < 0)
 		return err_set(e, "libsodium failed to initialise");
-	if ((line = ini_parse(path, kc_handler, kc)) < 0)
+	if ((line = ini_parse(path, kc_handler, &p)) < 0)
 		return err_set(e, "%s: cannot read", path);
+	if (p.why[0] != '\0')
+		return err_set(e, "%s line %d: [kra] %s", path, line, p.why);
 	if (line > 0)
-		return err_set(e, "%s:%d: bad [kra] setting (enabled = yes|no, "
-		    "pwhash = interactive|moderate|sensitive, grace_days, "
-		    "window_hours, officer_fetch, p12_format)", path, line);
+		return err_set(e, "%s line %d: not valid INI syntax", path,
+		    line);
 	return 0;
 }
 

@@ -74,6 +74,41 @@ decrypt() {
 	[ "$(q "SELECT count(*) FROM kra_keys")" = 1 ]
 }
 
+@test "[kra] settings are checked: a bad value is refused with its line, never read as no" {
+	cp "$H/signet.conf" "$W/signet.conf.saved"
+	while IFS='|' read -r setting says; do
+		# [kra] is the file's last section: written afresh each time,
+		# the setting under test last (and once)
+		sed -i '/^\[kra\]$/,$d' "$H/signet.conf"
+		{
+			echo '[kra]'
+			printf 'enabled = yes\npwhash = interactive\n' | grep -v "^${setting%% *} "
+			echo "$setting"
+		} >>"$H/signet.conf"
+		line=$(wc -l <"$H/signet.conf")
+		run sg "$H" kra status
+		cp "$W/signet.conf.saved" "$H/signet.conf"
+		echo "$setting: $output"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"signet.conf line $line: [kra] $says"* ]]
+	done <<'CASES'
+enabled = 1x|enabled: must be yes or no
+officer_fetch = sometimes|officer_fetch: must be yes or no
+grace_days = -1|grace_days: must be a number of days from 0 to 36500
+window_hours = 0|window_hours: must be a number of hours from 1 to 2160
+pwhash = fast|pwhash: must be interactive, moderate or sensitive
+p12_format = pfx|p12_format: must be modern or compatible
+enable = yes|enable: unknown setting
+CASES
+	# the spellings of yes that the other sections take turn it on here too
+	sed -i '/^\[kra\]$/,$d' "$H/signet.conf"
+	printf '[kra]\nenabled = on\npwhash = interactive\n' >>"$H/signet.conf"
+	run sg "$H" kra status
+	cp "$W/signet.conf.saved" "$H/signet.conf"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"threshold: 2 of 3 agents"* ]]
+}
+
 @test "a dual enrolment issues a signing and an escrowed encryption certificate" {
 	[ "$(q "SELECT state FROM requests WHERE id IN ($SIGREQ, $ENCREQ) ORDER BY id")" = "issued
 issued" ]
