@@ -23,6 +23,7 @@
 #include <gnutls/x509.h>
 
 #include "cakey.h"
+#include "config.h"
 #include "pub_ldap.h"
 
 enum bind_kind { BIND_UNSET, BIND_NONE, BIND_SIMPLE, BIND_EXTERNAL };
@@ -159,11 +160,7 @@ pub_ldap_set(struct pub_ldap *l, const char *key, const char *val,
 		return 0;
 	}
 	if (!strcmp(key, "create_ca_entry")) {
-		if (!strcmp(val, "yes"))
-			l->create_ca = 1;
-		else if (!strcmp(val, "no"))
-			l->create_ca = 0;
-		else
+		if (config_bool(val, &l->create_ca) != 0)
 			return err_set(e, "create_ca_entry must be yes or no");
 		return 0;
 	}
