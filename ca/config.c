@@ -78,8 +78,8 @@ set_str(char **dst, const char *v)
 	return 0;
 }
 
-static int
-parse_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
+int
+config_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
 {
 	char		*end;
 	unsigned long	 n;
@@ -165,10 +165,10 @@ handler(void *user, const char *sec, const char *key, const char *val)
 		if (!strcmp(key, "policy_oid"))
 			set_str(&c->policy_oid, val);
 		else if (!strcmp(key, "default_days")) {
-			if (parse_uint(val, 1, 825, &c->default_days))
+			if (config_uint(val, 1, 825, &c->default_days))
 				why = "must be a number of days from 1 to 825";
 		} else if (!strcmp(key, "max_days")) {
-			if (parse_uint(val, 1, 825, &c->max_days))
+			if (config_uint(val, 1, 825, &c->max_days))
 				why = "must be a number of days from 1 to 825 (S/MIME BR 6.3.2)";
 		} else if (!strcmp(key, "non_repudiation")) {
 			if (config_bool(val, &c->non_repudiation))

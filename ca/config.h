@@ -69,6 +69,9 @@ char	*config_conninfo(const struct config *c);
 /* The instance directory: --home, else $SIGNET_HOME, else ./var. Absolute. */
 char	*config_home(const char *arg, struct err *e);
 
+/* A whole number from lo to hi, digits only; -1 for anything else. */
+int	config_uint(const char *v, unsigned lo, unsigned hi, unsigned *out);
+
 /* A yes/no setting: yes, on, true, 1 or no, off, false, 0 (case aside);
  * -1 for anything else. */
 int	config_bool(const char *v, int *out);

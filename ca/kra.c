@@ -41,23 +41,6 @@ struct kc_parse {
 	char			 why[160];	/* "key: why" of the bad line */
 };
 
-/* A count from lo to hi, digits only. */
-static int
-kc_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
-{
-	char		*end;
-	unsigned long	 n;
-
-	if (*v < '0' || *v > '9')
-		return -1;
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (errno != 0 || *end != '\0' || n < lo || n > hi)
-		return -1;
-	*out = (unsigned)n;
-	return 0;
-}
-
 /* ini_parse handler: returns 0 so that ini_parse reports the line. */
 static int
 kc_handler(void *user, const char *sec, const char *key, const char *val)
@@ -84,10 +67,10 @@ kc_handler(void *user, const char *sec, const char *key, const char *val)
 		} else
 			why = "must be interactive, moderate or sensitive";
 	} else if (!strcmp(key, "grace_days")) {
-		if (kc_uint(val, 0, 36500, &kc->grace_days) != 0)
+		if (config_uint(val, 0, 36500, &kc->grace_days) != 0)
 			why = "must be a number of days from 0 to 36500";
 	} else if (!strcmp(key, "window_hours")) {
-		if (kc_uint(val, 1, 24 * 90, &kc->window_hours) != 0)
+		if (config_uint(val, 1, 24 * 90, &kc->window_hours) != 0)
 			why = "must be a number of hours from 1 to 2160";
 	} else if (!strcmp(key, "officer_fetch")) {
 		if (config_bool(val, &kc->officer_fetch) != 0)

@@ -17,6 +17,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "config.h"
 #include "p7.h"
 #include "pub_ldap.h"
 #include "pub_web.h"
@@ -52,18 +53,6 @@ struct parse {
 	struct publish	*p;
 	char		 why[600];
 };
-
-static int
-uint_set(const char *val, unsigned lo, unsigned hi, unsigned *out)
-{
-	char		*end;
-	unsigned long	 n = strtoul(val, &end, 10);
-
-	if (*val == '\0' || *end != '\0' || n < lo || n > hi)
-		return -1;
-	*out = (unsigned)n;
-	return 0;
-}
 
 static struct target *
 target_get(struct publish *p, enum target_kind kind, const char *name,
@@ -112,17 +101,17 @@ conf_line(void *user, const char *sec, const char *key, const char *val)
 	e.msg[0] = '\0';
 	if (!strcmp(sec, "publish")) {
 		if (!strcmp(key, "retry_base"))
-			rc = uint_set(val, 1, 86400, &p->retry_base);
+			rc = config_uint(val, 1, 86400, &p->retry_base);
 		else if (!strcmp(key, "retry_max"))
-			rc = uint_set(val, 1, 7 * 86400, &p->retry_max);
+			rc = config_uint(val, 1, 7 * 86400, &p->retry_max);
 		else if (!strcmp(key, "max_attempts"))
-			rc = uint_set(val, 0, 1000000, &p->max_attempts);
+			rc = config_uint(val, 0, 1000000, &p->max_attempts);
 		else if (!strcmp(key, "batch"))
-			rc = uint_set(val, 1, 10000, &p->batch);
+			rc = config_uint(val, 1, 10000, &p->batch);
 		else if (!strcmp(key, "sweep"))
-			rc = uint_set(val, 1, 86400, &p->sweep);
+			rc = config_uint(val, 1, 86400, &p->sweep);
 		else if (!strcmp(key, "linger"))
-			rc = uint_set(val, 0, 10000, &p->linger);
+			rc = config_uint(val, 0, 10000, &p->linger);
 		else
 			rc = err_set(&e, "unknown setting");
 		if (rc != 0 && e.msg[0] == '\0')

@@ -34,6 +34,7 @@
 #include "ca.h"
 #include "cakey.h"
 #include "crl.h"
+#include "config.h"
 #include "ocsp.h"
 #include "revsvc.h"
 #include "store_rev.h"
@@ -76,20 +77,6 @@ struct revsvc {
 };
 
 static int
-cfg_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
-{
-	char		*end;
-	unsigned long	 n;
-
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (errno || *end || *v < '0' || *v > '9' || n < lo || n > hi)
-		return -1;
-	*out = (unsigned)n;
-	return 0;
-}
-
-static int
 cfg_handler(void *user, const char *sec, const char *key, const char *val)
 {
 	struct rev_config	*c = user;
@@ -98,16 +85,16 @@ cfg_handler(void *user, const char *sec, const char *key, const char *val)
 	if (c->failed || strcmp(sec, "revocation") != 0)
 		return 1;
 	if (!strcmp(key, "crl_next_days")) {
-		if (cfg_uint(val, 1, 10, &c->crl_next_days))
+		if (config_uint(val, 1, 10, &c->crl_next_days))
 			why = "must be 1 to 10 days (S/MIME BR 4.9.7)";
 	} else if (!strcmp(key, "ocsp_hours")) {
-		if (cfg_uint(val, 8, 240, &c->ocsp_hours))
+		if (config_uint(val, 8, 240, &c->ocsp_hours))
 			why = "must be 8 to 240 hours (S/MIME BR 4.9.10)";
 	} else if (!strcmp(key, "signer_hours")) {
-		if (cfg_uint(val, 2, 720, &c->signer_hours))
+		if (config_uint(val, 2, 720, &c->signer_hours))
 			why = "must be 2 to 720 hours";
 	} else if (!strcmp(key, "presign_interval_minutes")) {
-		if (cfg_uint(val, 1, 1440, &c->presign_minutes))
+		if (config_uint(val, 1, 1440, &c->presign_minutes))
 			why = "must be 1 to 1440 minutes";
 	} else if (!strcmp(key, "ocsp_signer")) {
 		if (!strcmp(val, "ca"))
