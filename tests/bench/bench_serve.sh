@@ -7,11 +7,13 @@
 #    records, publish job), as a ratio of the in-memory rate
 #  - latency at a steady load -- the target's 1,500 requests/s when the
 #    capacity reaches it, else 80% of the capacity -- submitted through
-#    the RA as the enrolment site submits: 8 threads, four to a group-
-#    committing ra_queue, as two site workers of four task threads each
-#    (BENCH_SERVE_THREADS and BENCH_SERVE_PER_QUEUE change both; each
-#    submitter waits for its commit, so when commits slow down the rate
-#    offered falls below the plan, and the line says so);
+#    the RA as the enrolment site submits: 16 threads, eight to a group-
+#    committing ra_queue, as two site workers of eight task threads each
+#    (web/signet-web.conf.in) (BENCH_SERVE_THREADS and
+#    BENCH_SERVE_PER_QUEUE change both; each submitter waits for its
+#    commit, so when commits slow down the rate offered falls below the
+#    plan, and the line says so: with 8 threads, four to a queue, about
+#    1,100/s was offered here);
 #    each request's CSR is checked (ra_check) before the clock starts,
 #    as it is made before it. The submitters share the machine's two
 #    cores with ca-serve and the database, so the rate actually submitted
@@ -84,7 +86,7 @@ before=$(q "SELECT coalesce(max(id), 0) FROM requests")
 PID=$!
 sleep 1
 pg0=$(pg_ticks) cs0=$(proc_ticks "$PID")
-took=$("$BENCH" submit "$H" "$m" "$load" ${BENCH_SERVE_THREADS:-8} ${BENCH_SERVE_PER_QUEUE:-4})
+took=$("$BENCH" submit "$H" "$m" "$load" ${BENCH_SERVE_THREADS:-16} ${BENCH_SERVE_PER_QUEUE:-8})
 for i in $(seq 300); do
 	[ "$(q "SELECT count(*) FROM requests WHERE id > $before AND state <> 'issued'")" = 0 ] && break
 	sleep 0.1
