@@ -18,6 +18,7 @@ setup_file() {
 }
 
 teardown_file() {
+	[ -f "$W/watch.pid" ] && kill "$(cat "$W/watch.pid")" 2>/dev/null
 	stop_home "$H"
 }
 
@@ -194,4 +195,33 @@ CASES
 	run ocsptool -e --load-signer "$H/ca.pem" --infile "$W/resp.der"
 	echo "$output"
 	[[ "$output" == *"Verifying OCSP Response: Success."* ]]
+}
+
+@test "presign_interval_minutes: the watcher walks the certificates again after that interval, not before" {
+	cp "$H/signet.conf" "$W/signet.conf.saved"
+	printf '\n[revocation]\npresign_interval_minutes = 1\n' >>"$H/signet.conf"
+	n() { psql_home "$H" "SELECT count(*) FROM ocsp_responses WHERE serial = '$(serial good)'"; }
+	# the watcher's first walk pre-signs what is missing: seen happen
+	psql_home "$H" "DELETE FROM ocsp_responses WHERE serial = '$(serial good)'" >/dev/null
+	start=$(date +%s)
+	"$SIGNET" --home "$H" ocsp-refresh --watch </dev/null >"$W/watch.log" 2>&1 3>&- &
+	echo $! >"$W/watch.pid"
+	for _ in $(seq 1 50); do [ "$(n)" -ge 1 ] && break; sleep 0.2; done
+	[ "$(n)" -ge 1 ]
+	# a response lost after that walk waits for the next one
+	psql_home "$H" "DELETE FROM ocsp_responses WHERE serial = '$(serial good)'" >/dev/null
+	sleep 10
+	[ "$(n)" -eq 0 ]
+	# the watcher ticks at least every 30 s: the walk a minute after the
+	# first comes 60-90 s after the start
+	for _ in $(seq 1 120); do [ "$(n)" -ge 1 ] && break; sleep 1; done
+	back=$(date +%s)
+	kill "$(cat "$W/watch.pid")"
+	rm -f "$W/watch.pid"
+	cp "$W/signet.conf.saved" "$H/signet.conf"
+	echo "re-signed $((back - start)) s after the watcher started" >&2
+	[ "$(n)" -ge 1 ]
+	[ $((back - start)) -ge 55 ]
+	[ $((back - start)) -le 120 ]
+	! grep -q "ocsp-refresh:" "$W/watch.log" || { cat "$W/watch.log"; false; }
 }
