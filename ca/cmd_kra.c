@@ -158,16 +158,9 @@ parse_id(const char *s, int64_t *id)
 static int
 parse_count(const char *opt, const char *s, unsigned *n)
 {
-	char		*end;
-	unsigned long	 v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 || v < 1 ||
-	    v > 255)
+	if (config_uint(s, 1, 255, n) != 0)
 		return cli_fail("--%s \"%s\": not a number from 1 to 255", opt,
 		    s);
-	*n = (unsigned)v;
 	return 0;
 }
 

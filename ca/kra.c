@@ -2,7 +2,6 @@
  * kra: escrow of encryption keys and M-of-N recovery; see kra.h for the
  * scheme and its threat model.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -137,9 +137,6 @@ int
 pub_ldap_set(struct pub_ldap *l, const char *key, const char *val,
     struct err *e)
 {
-	char	*end;
-	long	 n;
-
 	if (!strcmp(key, "uri")) {
 		if (strncmp(val, "ldap://", 7) && strncmp(val, "ldaps://", 8) &&
 		    strncmp(val, "ldapi://", 8))
@@ -165,10 +162,8 @@ pub_ldap_set(struct pub_ldap *l, const char *key, const char *val,
 		return 0;
 	}
 	if (!strcmp(key, "timeout")) {
-		n = strtol(val, &end, 10);
-		if (*val == '\0' || *end != '\0' || n < 1 || n > 600)
+		if (config_uint(val, 1, 600, &l->timeout) != 0)
 			return err_set(e, "timeout must be 1 to 600 seconds");
-		l->timeout = (unsigned)n;
 		return 0;
 	}
 	if (!strcmp(key, "filter")) {

@@ -323,7 +323,7 @@ static int
 lanes_wanted(int *n, struct err *e)
 {
 	const char	*v = getenv("SIGNET_SERVE_LANES");
-	char		*end;
+	unsigned	 u;
 	long		 l;
 
 	if (v == NULL || *v == '\0') {
@@ -331,12 +331,10 @@ lanes_wanted(int *n, struct err *e)
 		*n = l < 1 ? 1 : l > SERVE_LANES ? SERVE_LANES : (int)l;
 		return 0;
 	}
-	errno = 0;
-	l = strtol(v, &end, 10);
-	if (*end != '\0' || errno != 0 || l < 1 || l > SERVE_LANES)
+	if (config_uint(v, 1, SERVE_LANES, &u) != 0)
 		return err_set(e, "SIGNET_SERVE_LANES \"%s\": not a number "
 		    "from 1 to %d", v, SERVE_LANES);
-	*n = (int)l;
+	*n = (int)u;
 	return 0;
 }
 
