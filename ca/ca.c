@@ -416,6 +416,25 @@ out:
 	return rc;
 }
 
+int
+ca_issue_set(struct ca *ca, struct store *st, struct ca_job *jobs, size_t n,
+    struct err *e)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (ca_sign(ca, &jobs[i], e) != 0)
+			return -1;
+	if (store_begin(st, e) != 0)
+		return -1;
+	if (ca_store_tx(ca, st, jobs, n, NULL, e) != 0 ||
+	    store_commit(st, e) != 0) {
+		store_rollback(st);
+		return -1;
+	}
+	return 0;
+}
+
 void
 ca_job_free(struct ca_job *j)
 {

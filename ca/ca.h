@@ -95,4 +95,15 @@ int	ca_store_tx(struct ca *ca, struct store *st, struct ca_job *jobs,
 	    size_t n, struct store_audit_buf *audit, struct err *e);
 void	ca_job_free(struct ca_job *);
 
+/*
+ * A set issued together: every job signed (ca_sign), then the rows, their
+ * audit records and publish jobs stored in one transaction of its own
+ * (ca_store_tx) and committed once. Every certificate is durable before
+ * the caller hands any out; on failure nothing of the set is stored.
+ * `signet issue --batch` issues CA_SET_MAX at a time this way.
+ */
+#define CA_SET_MAX	64
+int	ca_issue_set(struct ca *ca, struct store *st, struct ca_job *jobs,
+	    size_t n, struct err *e);
+
 #endif

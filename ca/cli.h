@@ -33,6 +33,10 @@ int	cli_store(struct cli *);
 /* Writes a file atomically (temp + fsync + rename) with the given mode. */
 int	cli_write_file(const char *path, const void *buf, size_t len,
 	    int mode, struct err *e);
+/* The same without the fsync, for many files made durable at once
+ * (syncfs) by the caller. */
+int	cli_write_file_nosync(const char *path, const void *buf, size_t len,
+	    int mode, struct err *e);
 /* Reads a whole file of at most max bytes. */
 int	cli_read_file(const char *path, size_t max, uint8_t **buf, size_t *len,
 	    struct err *e);

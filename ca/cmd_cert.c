@@ -1,8 +1,12 @@
 /*
  * signet issue, list, show, export.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +17,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "batch.h"
 #include "ca.h"
 #include "cacert.h"
 #include "cakey.h"
@@ -33,14 +38,16 @@ struct issue_opts {
 };
 
 static int
-write_cert_pem(const char *path, const gnutls_datum_t *der, struct err *e)
+write_pem(const char *path, const gnutls_datum_t *der, int sync,
+    struct err *e)
 {
 	gnutls_datum_t	pem = { NULL, 0 };
 	int		rc;
 
 	if (gnutls_pem_base64_encode2("CERTIFICATE", der, &pem) < 0)
 		return err_set(e, "PEM encoding failed");
-	rc = cli_write_file(path, pem.data, pem.size, 0644, e);
+	rc = sync ? cli_write_file(path, pem.data, pem.size, 0644, e) :
+	    cli_write_file_nosync(path, pem.data, pem.size, 0644, e);
 	gnutls_free(pem.data);
 	return rc;
 }
@@ -93,7 +100,7 @@ issue_from_csr(struct cli *c, struct ca *ca, const struct issue_opts *o,
 		cli_fail("%s", e.msg);
 		goto out;
 	}
-	if (write_cert_pem(o->out, &out.der, &e) != 0)
+	if (write_pem(o->out, &out.der, 1, &e) != 0)
 		cli_fail("%s (certificate %s was issued)", e.msg, out.serial_hex);
 	else {
 		rc = 0;
@@ -155,7 +162,7 @@ issue_generated(struct cli *c, struct ca *ca, const struct issue_opts *o,
 	if (p12_build(xkey, chain, 2, pass, o->p12_fmt, o->email, &p12,
 	    &e) != 0 ||
 	    cli_write_file(o->p12, p12.data, p12.size, 0600, &e) != 0 ||
-	    (o->out != NULL && write_cert_pem(o->out, &out.der, &e) != 0)) {
+	    (o->out != NULL && write_pem(o->out, &out.der, 1, &e) != 0)) {
 		store_rollback(c->st);
 		unlink(o->p12);
 		cli_fail("%s; nothing was issued", e.msg);
@@ -183,6 +190,354 @@ out:
 	return rc;
 }
 
+/*
+ * signet issue --batch LIST --out-dir DIR [--days N]
+ *
+ * LIST's lines are CSR-FILE MAILBOX PROFILE [NAME] (batch.h). A relative
+ * CSR-FILE is found from LIST's directory; each certificate goes to
+ * DIR/<CSR-FILE's name less its extension>.pem.
+ *
+ * Every line is checked first -- the CSR read and verified in full, the
+ * mailbox, its domain, the profile, the name, the output file neither
+ * there already nor named twice -- and any fault is reported with its
+ * line; then nothing is issued. Issuing goes CA_SET_MAX certificates at
+ * a time (ca_issue_set): signed, stored with their audit records and
+ * publish jobs in one transaction, committed, and only then written out.
+ * A failure stops at the set it happened in; the sets before it are
+ * issued and written.
+ */
+#define BATCH_ERRORS_SHOWN	20
+
+struct batch_item {
+	unsigned		 line;
+	char			*csr_path, *email, *name, *out;
+	enum cert_profile	 profile;
+	struct csr		*csr;
+};
+
+struct batch_fault {
+	unsigned	 line;
+	size_t		 seq;
+	char		*msg;
+};
+
+struct batch {
+	const char		*list;
+	struct batch_item	*items;
+	size_t			 n;
+	struct batch_fault	*faults;	/* shown by line at the end */
+	size_t			 nfaults;
+	int			 oom;
+};
+
+static void
+batch_error(struct batch *b, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+batch_error(struct batch *b, unsigned line, const char *fmt, ...)
+{
+	struct batch_fault	*t;
+	va_list			 ap;
+	int			 r;
+
+	if (b->nfaults % 256 == 0) {
+		if ((t = reallocarray(b->faults, b->nfaults + 256,
+		    sizeof(*t))) == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->faults = t;
+	}
+	t = &b->faults[b->nfaults];
+	va_start(ap, fmt);
+	r = vasprintf(&t->msg, fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		b->oom = 1;
+		return;
+	}
+	t->line = line;
+	t->seq = b->nfaults++;
+}
+
+static int
+fault_cmp(const void *a, const void *b)
+{
+	const struct batch_fault	*x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Prints the faults in line order, the first BATCH_ERRORS_SHOWN. */
+static void
+batch_faults_print(struct batch *b)
+{
+	size_t	i;
+
+	qsort(b->faults, b->nfaults, sizeof(*b->faults), fault_cmp);
+	for (i = 0; i < b->nfaults && i < BATCH_ERRORS_SHOWN; i++)
+		fprintf(stderr, "signet: %s line %u: %s\n", b->list,
+		    b->faults[i].line, b->faults[i].msg);
+	if (b->nfaults > BATCH_ERRORS_SHOWN)
+		fprintf(stderr, "signet: %s: %zu more faults not shown\n",
+		    b->list, b->nfaults - BATCH_ERRORS_SHOWN);
+}
+
+static void
+batch_free(struct batch *b)
+{
+	size_t	i;
+
+	for (i = 0; i < b->n; i++) {
+		free(b->items[i].csr_path);
+		free(b->items[i].email);
+		free(b->items[i].name);
+		free(b->items[i].out);
+		csr_free(b->items[i].csr);
+	}
+	free(b->items);
+	b->items = NULL;
+	b->n = 0;
+	for (i = 0; i < b->nfaults; i++)
+		free(b->faults[i].msg);
+	free(b->faults);
+	b->faults = NULL;
+	b->nfaults = 0;
+}
+
+static int
+out_cmp(const void *a, const void *b)
+{
+	const struct batch_item	*x = *(struct batch_item *const *)a;
+	const struct batch_item	*y = *(struct batch_item *const *)b;
+	int			 r = strcmp(x->out, y->out);
+
+	return r != 0 ? r : (x->line > y->line) - (x->line < y->line);
+}
+
+/* Reads LIST into b->items, checking each line's text; 0 or -1 (printed). */
+static int
+batch_read(struct cli *c, struct batch *b, const char *out_dir)
+{
+	uint8_t		*buf = NULL;
+	char		*p, *eol, *dir = NULL, *slash;
+	size_t		 len;
+	unsigned	 line = 0;
+	struct err	 e;
+	const char	*why;
+	int		 r, rc = -1;
+
+	if (cli_read_file(b->list, BATCH_LIST_MAX, &buf, &len, &e) != 0)
+		return cli_fail("%s", e.msg), -1;
+	if (memchr(buf, '\0', len) != NULL) {
+		cli_fail("%s: a NUL byte: not a text file", b->list);
+		goto out;
+	}
+	if ((dir = strdup(b->list)) == NULL)
+		goto oom;
+	if ((slash = strrchr(dir, '/')) != NULL)
+		slash[1] = '\0';
+	else
+		dir[0] = '\0';
+	for (p = (char *)buf; p < (char *)buf + len; p = eol + 1) {
+		struct batch_item	*it;
+		struct batch_fields	 f;
+
+		if ((eol = memchr(p, '\n', (size_t)((char *)buf + len - p))) ==
+		    NULL)
+			eol = (char *)buf + len;
+		*eol = '\0';
+		line++;
+		if ((r = batch_line_split(p, &f, &why)) < 0)
+			batch_error(b, line, "%s", why);
+		if (r <= 0)
+			continue;
+		if (b->n == BATCH_LINES_MAX) {
+			cli_fail("%s: more than %d certificates; split the "
+			    "list", b->list, BATCH_LINES_MAX);
+			goto out;
+		}
+		if (b->n % 1024 == 0) {
+			void *t = reallocarray(b->items, b->n + 1024,
+			    sizeof(*b->items));
+			if (t == NULL)
+				goto oom;
+			b->items = t;
+		}
+		it = &b->items[b->n++];
+		memset(it, 0, sizeof(*it));
+		it->line = line;
+		if (cert_profile_parse(f.profile, &it->profile, &e) != 0)
+			batch_error(b, line, "%s", e.msg);
+		if (cert_email_check(f.email, &e) != 0)
+			batch_error(b, line, "%s", e.msg);
+		else if (!domain_allowed(f.email, c->cfg->allowed_domains))
+			batch_error(b, line, "%s: this CA certifies mailboxes "
+			    "in %s only ([profile] allowed_domains)", f.email,
+			    c->cfg->allowed_domains);
+		if (f.name != NULL && (why = batch_name_problem(f.name)) !=
+		    NULL)
+			batch_error(b, line, "name: %s", why);
+		if ((it->email = strdup(f.email)) == NULL ||
+		    (f.name != NULL && (it->name = strdup(f.name)) == NULL) ||
+		    asprintf(&it->csr_path, "%s%s", f.csr[0] == '/' ? "" : dir,
+		    f.csr) < 0 || (it->out = batch_out_path(out_dir, f.csr)) ==
+		    NULL) {
+			it->csr_path = NULL;
+			goto oom;
+		}
+	}
+	rc = 0;
+	goto out;
+oom:
+	cli_fail("out of memory");
+out:
+	free(dir);
+	free(buf);
+	return rc;
+}
+
+/* Each CSR read and verified, each output new and named once; 0 or -1. */
+static int
+batch_check(struct batch *b)
+{
+	struct batch_item	**by_out;
+	struct stat		  sb;
+	struct err		  e;
+	uint8_t			 *buf;
+	size_t			  i, len;
+
+	for (i = 0; i < b->n; i++) {
+		struct batch_item *it = &b->items[i];
+
+		if (lstat(it->out, &sb) == 0)
+			batch_error(b, it->line, "%s is there already",
+			    it->out);
+		if (cli_read_file(it->csr_path, CSR_MAX_SIZE, &buf, &len,
+		    &e) != 0) {
+			batch_error(b, it->line, "%s", e.msg);
+			continue;
+		}
+		if ((it->csr = csr_parse(buf, len, &e)) == NULL)
+			batch_error(b, it->line, "%s: %s", it->csr_path, e.msg);
+		free(buf);
+	}
+	if ((by_out = calloc(b->n ? b->n : 1, sizeof(*by_out))) == NULL)
+		return cli_fail("out of memory"), -1;
+	for (i = 0; i < b->n; i++)
+		by_out[i] = &b->items[i];
+	qsort(by_out, b->n, sizeof(*by_out), out_cmp);
+	for (i = 1; i < b->n; i++)
+		if (strcmp(by_out[i]->out, by_out[i - 1]->out) == 0)
+			batch_error(b, by_out[i]->line, "%s is written by line "
+			    "%u too: the CSR files need different names",
+			    by_out[i]->out, by_out[i - 1]->line);
+	free(by_out);
+	return 0;
+}
+
+static int
+issue_batch(struct cli *c, const char *list, const char *out_dir,
+    unsigned days)
+{
+	struct batch	 b;
+	struct ca_job	 jobs[CA_SET_MAX];
+	struct ca	*ca = NULL;
+	struct stat	 sb;
+	struct err	 e;
+	size_t		 i, k, m, done = 0;
+	int		 rc = 1, fd;
+
+	memset(&b, 0, sizeof(b));
+	memset(jobs, 0, sizeof(jobs));
+	b.list = list;
+	if (stat(out_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return cli_fail("--out-dir %s: not a directory", out_dir);
+	if (batch_read(c, &b, out_dir) != 0 || batch_check(&b) != 0)
+		goto out;
+	if (b.oom) {
+		cli_fail("out of memory; nothing was issued");
+		goto out;
+	}
+	if (b.nfaults > 0) {
+		batch_faults_print(&b);
+		cli_fail("%s: %zu fault%s; nothing was issued", list,
+		    b.nfaults, b.nfaults == 1 ? "" : "s");
+		goto out;
+	}
+	if (b.n == 0) {
+		cli_fail("%s: no certificates listed", list);
+		goto out;
+	}
+	if (cli_store(c) != 0)
+		goto out;
+	if ((ca = ca_open(c->cfg, &e)) == NULL) {
+		cli_fail("%s", e.msg);
+		goto out;
+	}
+	for (i = 0; i < b.n; i += m) {
+		m = b.n - i < CA_SET_MAX ? b.n - i : CA_SET_MAX;
+		for (k = 0; k < m; k++) {
+			struct batch_item *it = &b.items[i + k];
+
+			jobs[k].subj.email = it->email;
+			jobs[k].subj.display_name = it->name;
+			jobs[k].subj.profile = it->profile;
+			jobs[k].subj.days = days;
+			jobs[k].pub = csr_pubkey(it->csr);
+			jobs[k].ki = csr_key_info(it->csr);
+			jobs[k].actor = c->actor;
+		}
+		if (ca_issue_set(ca, c->st, jobs, m, &e) != 0) {
+			cli_fail("%s line %u and on: %s; nothing from there "
+			    "on was issued (%zu certificate%s before it %s)",
+			    list, b.items[i].line, e.msg, done,
+			    done == 1 ? "" : "s", done == 1 ? "was" : "were");
+			goto out;
+		}
+		done += m;
+		/* committed: the certificates exist whatever happens to
+		 * the files (signet export writes them again) */
+		for (k = 0; k < m; k++) {
+			struct batch_item *it = &b.items[i + k];
+
+			if (write_pem(it->out, &jobs[k].out.der, 0, &e) != 0) {
+				cli_fail("%s (certificate %s was issued)",
+				    e.msg, jobs[k].out.serial_hex);
+				goto out;
+			}
+			printf("issued %s for %s (%s, %s) to %s\n",
+			    jobs[k].out.serial_hex, it->email,
+			    cert_profile_name(it->profile), jobs[k].ki->name,
+			    it->out);
+			ca_job_free(&jobs[k]);
+			memset(&jobs[k], 0, sizeof(jobs[k]));
+		}
+	}
+	/* the files on disk in one go, rather than a flush each */
+	if ((fd = open(out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    syncfs(fd) != 0 || fsync(fd) != 0) {
+		cli_fail("--out-dir %s: %s (%zu certificate%s issued)",
+		    out_dir, strerror(errno), done, done == 1 ? "" : "s");
+		if (fd != -1)
+			close(fd);
+		goto out;
+	}
+	close(fd);
+	fprintf(stderr, "%zu certificate%s issued\n", done,
+	    done == 1 ? "" : "s");
+	rc = 0;
+out:
+	for (k = 0; k < CA_SET_MAX; k++)
+		ca_job_free(&jobs[k]);
+	ca_free(ca);
+	batch_free(&b);
+	return rc;
+}
+
 int
 cmd_issue(struct cli *c, int argc, char **argv)
 {
@@ -198,18 +553,24 @@ cmd_issue(struct cli *c, int argc, char **argv)
 		{ "p12",		required_argument, NULL, 'P' },
 		{ "p12-password-file",	required_argument, NULL, 'w' },
 		{ "p12-format",		required_argument, NULL, 'f' },
+		{ "batch",		required_argument, NULL, 'b' },
+		{ "out-dir",		required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *usage = "issue --email ADDR --profile signing|encryption|dual"
 	    " [--name NAME] [--days N]\n"
 	    "         (--csr FILE --out CERT.pem | --generate [--key-type "
 	    "rsa-3072|ecdsa-p256] --p12 FILE --p12-password-file F\n"
-	    "          [--p12-format modern|compatible] [--out CERT.pem])";
+	    "          [--p12-format modern|compatible] [--out CERT.pem])\n"
+	    "       signet [--home DIR] issue --batch LIST --out-dir DIR "
+	    "[--days N]";
 	struct issue_opts	 o;
 	struct ca_subject	 subj;
 	struct ca		*ca = NULL;
 	struct err		 e;
+	const char		*why;
 	const char		*profile = NULL, *fmt = "modern";
+	const char		*batch = NULL, *out_dir = NULL;
 	char			*end;
 	int			 opt, rc = 1;
 
@@ -226,6 +587,8 @@ cmd_issue(struct cli *c, int argc, char **argv)
 		case 'P': o.p12 = optarg; break;
 		case 'w': o.p12_pass_file = optarg; break;
 		case 'f': fmt = optarg; break;
+		case 'b': batch = optarg; break;
+		case 'D': out_dir = optarg; break;
 		case 'd':
 			errno = 0;
 			o.days = (unsigned)strtoul(optarg, &end, 10);
@@ -235,7 +598,28 @@ cmd_issue(struct cli *c, int argc, char **argv)
 			break;
 		default: return cli_usage(usage);
 		}
-	if (optind != argc || o.email == NULL || profile == NULL)
+	if (optind != argc)
+		return cli_usage(usage);
+	if (batch != NULL || out_dir != NULL) {
+		if (batch == NULL || out_dir == NULL)
+			return cli_fail("--batch LIST and --out-dir DIR go "
+			    "together");
+		if (o.csr != NULL || o.email != NULL || profile != NULL ||
+		    o.name != NULL || o.out != NULL || o.generate ||
+		    o.key_type != NULL || o.p12 != NULL ||
+		    o.p12_pass_file != NULL)
+			return cli_fail("--batch takes each certificate's CSR, "
+			    "mailbox, profile and name from LIST; of the "
+			    "other options only --days");
+		if (cli_config(c) != 0)
+			return 1;
+		if (o.days > c->cfg->max_days)
+			return cli_fail("--days %u: this CA allows at most %u "
+			    "days ([profile] max_days)", o.days,
+			    c->cfg->max_days);
+		return issue_batch(c, batch, out_dir, o.days);
+	}
+	if (o.email == NULL || profile == NULL)
 		return cli_usage(usage);
 	if (o.generate == (o.csr != NULL))
 		return cli_fail("give either --csr FILE or --generate");
@@ -248,8 +632,8 @@ cmd_issue(struct cli *c, int argc, char **argv)
 	    cert_email_check(o.email, &e) != 0 ||
 	    p12_format_parse(fmt, &o.p12_fmt, &e) != 0)
 		return cli_fail("%s", e.msg);
-	if (o.name != NULL && (strlen(o.name) > 128 || *o.name == '\0'))
-		return cli_fail("--name: 1 to 128 characters");
+	if (o.name != NULL && (why = batch_name_problem(o.name)) != NULL)
+		return cli_fail("--name: %s", why);
 	if (cli_config(c) != 0)
 		return 1;
 	if (o.key_type == NULL)

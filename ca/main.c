@@ -109,8 +109,25 @@ cli_store(struct cli *c)
 	return 0;
 }
 
+static int	write_file(const char *, const void *, size_t, int, int,
+		    struct err *);
+
 int
 cli_write_file(const char *path, const void *buf, size_t len, int mode,
+    struct err *e)
+{
+	return write_file(path, buf, len, mode, 1, e);
+}
+
+int
+cli_write_file_nosync(const char *path, const void *buf, size_t len,
+    int mode, struct err *e)
+{
+	return write_file(path, buf, len, mode, 0, e);
+}
+
+static int
+write_file(const char *path, const void *buf, size_t len, int mode, int sync,
     struct err *e)
 {
 	char	 tmp[4096];
@@ -134,7 +151,7 @@ cli_write_file(const char *path, const void *buf, size_t len, int mode,
 		}
 		off += (size_t)w;
 	}
-	if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
+	if (fchmod(fd, mode) != 0 || (sync && fsync(fd) != 0)) {
 		err_set(e, "%s: %s", tmp, strerror(errno));
 		goto fail;
 	}

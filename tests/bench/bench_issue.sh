@@ -10,9 +10,10 @@
 #   dur x4   the same from four threads: each waits for its statements and
 #            commit longer than a signature takes, so two leave the core
 #            idle part of the time
-#   batched  ca-serve's issuing path (ca_sign, then ca_store_tx): sets of
-#            64 certificates, one commit each, from two threads as dur x2; every
-#            certificate is durable before any is handed out
+#   batched  `signet issue --batch` (ca_issue_set, one thread): sets of 64
+#            certificates, each signed, then rows, audit records and publish
+#            jobs stored with one commit for the set -- ca-serve's issuing
+#            path too; every certificate is durable before any is handed out
 #   openssl  `openssl ca` run once per certificate, as shell-script CAs do
 #            (same CA key, exported as encrypted PEM with openssl's own
 #            PBKDF2 defaults and read with -passin file:)

@@ -302,7 +302,7 @@ stored() {
 	[ "$(count_audit)" = "$abefore" ]
 }
 
-@test "bad arguments get clear messages: days, profile, mailbox" {
+@test "bad arguments get clear messages: days, profile, mailbox, name" {
 	run sg "$H" issue --csr "$W/ok.csr" --email alice@example.com --profile signing --days 826 --out "$W/x.pem"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"at most 825 days"* ]]
@@ -311,6 +311,13 @@ stored() {
 	[[ "$output" == *bogus* ]]
 	run sg "$H" issue --csr "$W/ok.csr" --email "a..b@example.com" --profile signing --out "$W/x.pem"
 	[ "$status" -ne 0 ]
+	run sg "$H" issue --csr "$W/ok.csr" --email alice@example.com --profile signing --name "$(printf 'Eve\033[2J')" --out "$W/x.pem"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"--name: a control character"* ]]
+	run sg "$H" issue --csr "$W/ok.csr" --email alice@example.com --profile signing --name "$(printf 'Eve \377')" --out "$W/x.pem"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"--name: not UTF-8"* ]]
+	[ ! -e "$W/x.pem" ]
 	run sg "$H" issue --csr "$W/ok.csr" --profile signing --out "$W/x.pem"
 	[ "$status" -eq 2 ]
 	[[ "$output" == *usage:* ]]
@@ -333,6 +340,124 @@ stored() {
 	[ ! -e "$W/bad.pem" ]
 	[ "$(count_certs)" = "$before" ]
 	[ "$(count_audit)" = "$abefore" ]
+}
+
+@test "issue --batch: 130 certificates in three sets, each with its row, audit record and publish job" {
+	local d="$W/batch" i
+	mkdir -p "$d/csrs" "$d/out"
+	for i in $(seq 1 130); do
+		make_csr ecdsa-p256 "$d/csrs/u$i.csr" "/CN=evil$i@example.com"
+	done
+	# a comment, a blank line, CRLF endings, tabs, names with spaces and
+	# UTF-8, paths found from the list's directory
+	{
+		printf '# new starters, November\n\n'
+		for i in $(seq 1 130); do
+			printf 'csrs/u%d.csr\tbatch%d@example.com  %s   Jürgen Nummer %d \r\n' \
+			    "$i" "$i" "$([ $((i % 2)) -eq 0 ] && echo signing || echo encryption)" "$i"
+		done
+	} >"$d/list.txt"
+	before=$(count_certs); abefore=$(count_audit)
+	jbefore=$(psql_home "$H" "SELECT count(*) FROM publish_jobs")
+	cd /
+	run sg "$H" issue --batch "$d/list.txt" --out-dir "$d/out"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^issued [0-9a-f]* for batch[0-9]*@example.com ' <<<"$output")" -eq 130 ]
+	[[ "$output" == *"issued "*" for batch7@example.com (encryption, ecdsa-p256) to $d/out/u7.pem"* ]]
+	[[ "$output" == *"130 certificates issued"* ]]
+	[ "$(count_certs)" -eq $((before + 130)) ]
+	[ "$(count_audit)" -eq $((abefore + 130)) ]
+	[ "$(psql_home "$H" "SELECT count(*) FROM publish_jobs")" -eq $((jbefore + 130)) ]
+	[ "$(psql_home "$H" "SELECT count(*) FROM audit_log WHERE action = 'cert.issue' AND subject LIKE 'batch%@example.com'")" -eq 130 ]
+	# every file is the certificate for its own line's mailbox and profile
+	[ "$(ls "$d/out" | wc -l)" -eq 130 ]
+	run openssl verify -x509_strict -purpose smimesign -CAfile "$H/ca.pem" "$d/out/u2.pem" "$d/out/u130.pem"
+	[ "$(grep -c ': OK$' <<<"$output")" -eq 2 ]
+	run openssl x509 -in "$d/out/u99.pem" -noout -subject -ext subjectAltName,keyUsage
+	[[ "$output" == *"subject=CN = batch99@example.com, emailAddress = batch99@example.com"* ]]
+	[[ "$output" == *"email:batch99@example.com"* ]]
+	[[ "$output" == *"Key Agreement"* ]]
+	[[ "$output" != *evil* ]]
+	for i in 1 64 65 128 129 130; do
+		pub=$(openssl req -in "$d/csrs/u$i.csr" -noout -pubkey)
+		[ "$(openssl x509 -in "$d/out/u$i.pem" -noout -pubkey)" = "$pub" ]
+	done
+	run sg "$H" show --email batch42@example.com
+	[[ "$output" == *"name:         Jürgen Nummer 42"* ]]
+	[[ "$output" == *"profile:      signing"* ]]
+	run sg "$H" audit verify
+	[ "$status" -eq 0 ]
+}
+
+@test "issue --batch: every faulty line is named in order, and nothing is issued" {
+	local d="$W/badbatch"
+	mkdir -p "$d/csrs/b" "$d/out"
+	bash "$ROOT/tests/data/make-bad-csrs.sh" "$W/corpus" >/dev/null 2>&1
+	for i in 1 2 3 4 5 6; do make_csr ecdsa-p256 "$d/csrs/ok$i.csr"; done
+	cp "$d/csrs/ok1.csr" "$d/csrs/twice.csr"
+	cp "$d/csrs/ok2.csr" "$d/csrs/b/twice.csr"
+	: >"$d/out/taken.pem"
+	cp "$d/csrs/ok3.csr" "$d/csrs/taken.csr"
+	rsa1024=$(awk -F'\t' '$2 ~ /1024 bits/ { print $1; exit }' "$W/corpus/EXPECT")
+	[ -n "$rsa1024" ]
+	cat >"$d/list.txt" <<-EOF
+	csrs/ok1.csr a@example.com bogus
+	csrs/ok2.csr a@evil.test signing
+	csrs/ok3.csr b@example.com
+	csrs/none.csr c@example.com signing
+	$W/corpus/$rsa1024 d@example.com signing
+	csrs/twice.csr f@example.com signing
+	csrs/b/twice.csr g@example.com signing
+	csrs/taken.csr h@example.com signing
+	csrs/ok4.csr i@example.com signing Bad$(printf '\001')Name
+	csrs/ok5.csr j@example.com signing $(printf '\303\050')
+	csrs/ok6.csr k@example.com encryption A Good Line
+	EOF
+	before=$(count_certs); abefore=$(count_audit)
+	run sg "$H" issue --batch "$d/list.txt" --out-dir "$d/out"
+	[ "$status" -eq 1 ]
+	expect=(
+	    "line 1: unknown certificate profile \"bogus\""
+	    "line 2: a@evil.test: this CA certifies mailboxes in example.com only"
+	    "line 3: want CSR-FILE MAILBOX PROFILE [NAME]"
+	    "line 4: $d/csrs/none.csr: No such file or directory"
+	    "line 5: $W/corpus/$rsa1024: certificate request refused: RSA key of 1024 bits is too small"
+	    "line 7: $d/out/twice.pem is written by line 6 too"
+	    "line 8: $d/out/taken.pem is there already"
+	    "line 9: a control character"
+	    "line 10: name: not UTF-8"
+	    "9 faults; nothing was issued")
+	# each named, in the order of the list
+	got=$(grep -o 'line [0-9]*:' <<<"$output" | tr '\n' ' ')
+	[ "$got" = "line 1: line 2: line 3: line 4: line 5: line 7: line 8: line 9: line 10: " ]
+	for x in "${expect[@]}"; do
+		[[ "$output" == *"$x"* ]] || { echo "missing: $x"; echo "$output"; return 1; }
+	done
+	[ "$(count_certs)" = "$before" ]
+	[ "$(count_audit)" = "$abefore" ]
+	[ "$(ls "$d/out")" = taken.pem ]
+}
+
+@test "issue --batch: options that do not belong, an empty list, a missing directory" {
+	local d="$W/optbatch"
+	mkdir -p "$d/out"
+	printf '# nothing yet\n\n' >"$d/empty.txt"
+	while IFS='|' read -r args want; do
+		# shellcheck disable=SC2086
+		run sg "$H" issue $args
+		[ "$status" -eq 1 ] && [[ "$output" == *"$want"* ]] ||
+		    { echo "$args: status $status: $output"; return 1; }
+	done <<-EOF
+	--batch $d/empty.txt|--batch LIST and --out-dir DIR go together
+	--out-dir $d/out|--batch LIST and --out-dir DIR go together
+	--batch $d/empty.txt --out-dir $d/out --email a@example.com|of the other options only --days
+	--batch $d/empty.txt --out-dir $d/out --csr x.csr|of the other options only --days
+	--batch $d/empty.txt --out-dir $d/out --days 900|at most 825 days
+	--batch $d/empty.txt --out-dir $d/nowhere|--out-dir $d/nowhere: not a directory
+	--batch $d/empty.txt --out-dir $d/out|$d/empty.txt: no certificates listed
+	--batch $d/missing.txt --out-dir $d/out|$d/missing.txt: No such file or directory
+	EOF
+	[ -z "$(ls "$d/out")" ]
 }
 
 @test "the audit chain verifies, and an altered record is named" {
