@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,20 +417,126 @@ out:
 	return rc;
 }
 
-int
-ca_issue_set(struct ca *ca, struct store *st, struct ca_job *jobs, size_t n,
-    struct err *e)
-{
-	size_t	i;
+struct sets {
+	struct ca_lane	*lanes;
+	struct ca_job	*jobs;
+	size_t		 n, nsets;
+	int		(*done)(void *, struct ca_job *, size_t, struct err *);
+	void		*arg;
+	pthread_mutex_t	 mx;		/* everything below */
+	pthread_cond_t	 cv;
+	size_t		 next;		/* the next set to sign */
+	size_t		 turn;		/* the next set to store */
+	int		 signing;	/* a lane is signing */
+	int		 failed;
+	struct err	 e;		/* the first failure */
+};
 
-	for (i = 0; i < n; i++)
-		if (ca_sign(ca, &jobs[i], e) != 0)
-			return -1;
-	if (store_begin(st, e) != 0)
-		return -1;
-	if (ca_store_tx(ca, st, jobs, n, NULL, e) != 0 ||
-	    store_commit(st, e) != 0) {
-		store_rollback(st);
+static void
+sets_fail(struct sets *s, const struct err *e)
+{
+	if (!s->failed) {
+		s->failed = 1;
+		s->e = *e;
+	}
+	pthread_cond_broadcast(&s->cv);
+}
+
+/* One lane: take a set, sign it when no other lane signs, store and
+ * commit it in its turn, report it; until every set is done. */
+static void
+sets_lane(struct sets *s, struct ca_lane *l)
+{
+	struct ca_job	*j;
+	struct err	 e;
+	size_t		 k, i, m;
+
+	pthread_mutex_lock(&s->mx);
+	for (;;) {
+		while (s->signing && !s->failed)
+			pthread_cond_wait(&s->cv, &s->mx);
+		if (s->failed || s->next == s->nsets)
+			break;
+		k = s->next++;
+		s->signing = 1;
+		pthread_mutex_unlock(&s->mx);
+		j = s->jobs + k * CA_SET_MAX;
+		m = s->n - k * CA_SET_MAX < CA_SET_MAX ?
+		    s->n - k * CA_SET_MAX : CA_SET_MAX;
+		for (i = 0; i < m; i++)
+			if (ca_sign(l->ca, &j[i], &e) != 0)
+				break;
+		pthread_mutex_lock(&s->mx);
+		s->signing = 0;
+		pthread_cond_broadcast(&s->cv);
+		if (i < m) {
+			sets_fail(s, &e);
+			break;
+		}
+		while (s->turn != k && !s->failed)
+			pthread_cond_wait(&s->cv, &s->mx);
+		if (s->failed)
+			break;
+		/* the turn is this lane's until it moves it on */
+		pthread_mutex_unlock(&s->mx);
+		if (store_begin(l->st, &e) != 0 ||
+		    ca_store_tx(l->ca, l->st, j, m, NULL, &e) != 0 ||
+		    store_commit(l->st, &e) != 0) {
+			store_rollback(l->st);
+			pthread_mutex_lock(&s->mx);
+			sets_fail(s, &e);
+			break;
+		}
+		i = s->done == NULL || s->done(s->arg, j, m, &e) == 0;
+		pthread_mutex_lock(&s->mx);
+		s->turn++;
+		if (!i) {
+			sets_fail(s, &e);
+			break;
+		}
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mx);
+}
+
+static void *
+sets_main(void *arg)
+{
+	struct sets	*s = arg;
+
+	sets_lane(s, &s->lanes[1]);
+	return NULL;
+}
+
+int
+ca_issue_sets(struct ca_lane lanes[2], struct ca_job *jobs, size_t n,
+    int (*done)(void *, struct ca_job *, size_t, struct err *), void *arg,
+    size_t *committed, struct err *e)
+{
+	struct sets	s;
+	pthread_t	t;
+	int		two;
+
+	memset(&s, 0, sizeof(s));
+	s.lanes = lanes;
+	s.jobs = jobs;
+	s.n = n;
+	s.nsets = (n + CA_SET_MAX - 1) / CA_SET_MAX;
+	s.done = done;
+	s.arg = arg;
+	pthread_mutex_init(&s.mx, NULL);
+	pthread_cond_init(&s.cv, NULL);
+	two = lanes[1].ca != NULL && lanes[1].st != NULL && s.nsets > 1 &&
+	    pthread_create(&t, NULL, sets_main, &s) == 0;
+	sets_lane(&s, &lanes[0]);
+	if (two)
+		pthread_join(t, NULL);
+	pthread_cond_destroy(&s.cv);
+	pthread_mutex_destroy(&s.mx);
+	if (committed != NULL)
+		*committed = s.turn * CA_SET_MAX < n ? s.turn * CA_SET_MAX : n;
+	if (s.failed) {
+		*e = s.e;
 		return -1;
 	}
 	return 0;

@@ -96,14 +96,27 @@ int	ca_store_tx(struct ca *ca, struct store *st, struct ca_job *jobs,
 void	ca_job_free(struct ca_job *);
 
 /*
- * A set issued together: every job signed (ca_sign), then the rows, their
- * audit records and publish jobs stored in one transaction of its own
- * (ca_store_tx) and committed once. Every certificate is durable before
- * the caller hands any out; on failure nothing of the set is stored.
- * `signet issue --batch` issues CA_SET_MAX at a time this way.
+ * Many jobs issued in sets of CA_SET_MAX: each set signed (ca_sign), then
+ * its rows, audit records and publish jobs stored in one transaction of
+ * its own (ca_store_tx) and committed once, so every certificate is
+ * durable before the caller hands any out. `signet issue --batch` works
+ * this way.
+ *
+ * Two lanes, each a CA handle and a connection of its own: one lane signs
+ * a set while the other's is stored and committed, so signing never waits
+ * on the database. One lane signs at a time, and sets commit in order:
+ * done(arg, first, m) is called after each commit, in order, before the
+ * next set is stored. lanes[1].ca NULL: one lane does both in turn.
+ * On failure, e says why and *committed (when not NULL) how many jobs,
+ * from the first, were committed; nothing after them was stored.
  */
 #define CA_SET_MAX	64
-int	ca_issue_set(struct ca *ca, struct store *st, struct ca_job *jobs,
-	    size_t n, struct err *e);
+struct ca_lane {
+	struct ca	*ca;
+	struct store	*st;
+};
+int	ca_issue_sets(struct ca_lane lanes[2], struct ca_job *jobs, size_t n,
+	    int (*done)(void *arg, struct ca_job *first, size_t m,
+	    struct err *e), void *arg, size_t *committed, struct err *e);
 
 #endif

@@ -201,7 +201,7 @@ out:
  * mailbox, its domain, the profile, the name, the output file neither
  * there already nor named twice -- and any fault is reported with its
  * line; then nothing is issued. Issuing goes CA_SET_MAX certificates at
- * a time (ca_issue_set): signed, stored with their audit records and
+ * a time (ca_issue_sets): signed, stored with their audit records and
  * publish jobs in one transaction, committed, and only then written out.
  * A failure stops at the set it happened in; the sets before it are
  * issued and written.
@@ -439,20 +439,51 @@ batch_check(struct batch *b)
 	return 0;
 }
 
+/* ca_issue_sets' report of a committed set: its files, its lines. */
+struct batch_out {
+	struct batch	*b;
+	struct ca_job	*jobs;	/* jobs[i] is b->items[i]'s */
+};
+
+static int
+batch_written(void *arg, struct ca_job *first, size_t m, struct err *e)
+{
+	struct batch_out	*o = arg;
+	size_t			 k, i = (size_t)(first - o->jobs);
+
+	/* committed: the certificates exist whatever happens to the files
+	 * (signet export writes them again) */
+	for (k = 0; k < m; k++) {
+		struct batch_item	*it = &o->b->items[i + k];
+		struct ca_job		*j = &first[k];
+
+		if (write_pem(it->out, &j->out.der, 0, e) != 0)
+			return err_wrap(e, "certificate %s was issued, but",
+			    j->out.serial_hex);
+		printf("issued %s for %s (%s, %s) to %s\n", j->out.serial_hex,
+		    it->email, cert_profile_name(it->profile), j->ki->name,
+		    it->out);
+		ca_job_free(j);
+	}
+	return 0;
+}
+
 static int
 issue_batch(struct cli *c, const char *list, const char *out_dir,
     unsigned days)
 {
-	struct batch	 b;
-	struct ca_job	 jobs[CA_SET_MAX];
-	struct ca	*ca = NULL;
-	struct stat	 sb;
-	struct err	 e;
-	size_t		 i, k, m, done = 0;
-	int		 rc = 1, fd;
+	struct batch		 b;
+	struct batch_out	 bo;
+	struct ca_lane		 lanes[2];
+	struct ca_job		*jobs = NULL;
+	struct stat		 sb;
+	struct err		 e;
+	char			*ci = NULL;
+	size_t			 i, done = 0;
+	int			 rc = 1, fd;
 
 	memset(&b, 0, sizeof(b));
-	memset(jobs, 0, sizeof(jobs));
+	memset(lanes, 0, sizeof(lanes));
 	b.list = list;
 	if (stat(out_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
 		return cli_fail("--out-dir %s: not a directory", out_dir);
@@ -472,50 +503,45 @@ issue_batch(struct cli *c, const char *list, const char *out_dir,
 		cli_fail("%s: no certificates listed", list);
 		goto out;
 	}
-	if (cli_store(c) != 0)
-		goto out;
-	if ((ca = ca_open(c->cfg, &e)) == NULL) {
-		cli_fail("%s", e.msg);
+	if ((jobs = calloc(b.n, sizeof(*jobs))) == NULL) {
+		cli_fail("out of memory; nothing was issued");
 		goto out;
 	}
-	for (i = 0; i < b.n; i += m) {
-		m = b.n - i < CA_SET_MAX ? b.n - i : CA_SET_MAX;
-		for (k = 0; k < m; k++) {
-			struct batch_item *it = &b.items[i + k];
-
-			jobs[k].subj.email = it->email;
-			jobs[k].subj.display_name = it->name;
-			jobs[k].subj.profile = it->profile;
-			jobs[k].subj.days = days;
-			jobs[k].pub = csr_pubkey(it->csr);
-			jobs[k].ki = csr_key_info(it->csr);
-			jobs[k].actor = c->actor;
-		}
-		if (ca_issue_set(ca, c->st, jobs, m, &e) != 0) {
-			cli_fail("%s line %u and on: %s; nothing from there "
-			    "on was issued (%zu certificate%s before it %s)",
-			    list, b.items[i].line, e.msg, done,
-			    done == 1 ? "" : "s", done == 1 ? "was" : "were");
-			goto out;
-		}
-		done += m;
-		/* committed: the certificates exist whatever happens to
-		 * the files (signet export writes them again) */
-		for (k = 0; k < m; k++) {
-			struct batch_item *it = &b.items[i + k];
-
-			if (write_pem(it->out, &jobs[k].out.der, 0, &e) != 0) {
-				cli_fail("%s (certificate %s was issued)",
-				    e.msg, jobs[k].out.serial_hex);
-				goto out;
-			}
-			printf("issued %s for %s (%s, %s) to %s\n",
-			    jobs[k].out.serial_hex, it->email,
-			    cert_profile_name(it->profile), jobs[k].ki->name,
-			    it->out);
-			ca_job_free(&jobs[k]);
-			memset(&jobs[k], 0, sizeof(jobs[k]));
-		}
+	for (i = 0; i < b.n; i++) {
+		jobs[i].subj.email = b.items[i].email;
+		jobs[i].subj.display_name = b.items[i].name;
+		jobs[i].subj.profile = b.items[i].profile;
+		jobs[i].subj.days = days;
+		jobs[i].pub = csr_pubkey(b.items[i].csr);
+		jobs[i].ki = csr_key_info(b.items[i].csr);
+		jobs[i].actor = c->actor;
+	}
+	/* two lanes when there is more than one set: one signs while the
+	 * other's set is committed */
+	if (cli_store(c) != 0)
+		goto out;
+	lanes[0].st = c->st;
+	if ((lanes[0].ca = ca_open(c->cfg, &e)) == NULL ||
+	    (b.n > CA_SET_MAX &&
+	    ((lanes[1].ca = ca_dup(lanes[0].ca, &e)) == NULL ||
+	    (ci = config_conninfo(c->cfg)) == NULL ||
+	    (lanes[1].st = store_open(ci, &e)) == NULL))) {
+		cli_fail("%s; nothing was issued", ci == NULL &&
+		    lanes[1].ca != NULL ? "out of memory" : e.msg);
+		goto out;
+	}
+	bo.b = &b;
+	bo.jobs = jobs;
+	if (ca_issue_sets(lanes, jobs, b.n, batch_written, &bo, &done,
+	    &e) != 0) {
+		if (done < b.n)
+			cli_fail("%s; nothing from line %u on was issued "
+			    "(%zu certificate%s before it %s)", e.msg,
+			    b.items[done].line, done, done == 1 ? "" : "s",
+			    done == 1 ? "was" : "were");
+		else
+			cli_fail("%s", e.msg);
+		goto out;
 	}
 	/* the files on disk in one go, rather than a flush each */
 	if ((fd = open(out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
@@ -531,9 +557,14 @@ issue_batch(struct cli *c, const char *list, const char *out_dir,
 	    done == 1 ? "" : "s");
 	rc = 0;
 out:
-	for (k = 0; k < CA_SET_MAX; k++)
-		ca_job_free(&jobs[k]);
-	ca_free(ca);
+	if (jobs != NULL)
+		for (i = 0; i < b.n; i++)
+			ca_job_free(&jobs[i]);
+	free(jobs);
+	store_close(lanes[1].st);
+	ca_free(lanes[1].ca);
+	ca_free(lanes[0].ca);
+	free(ci);
 	batch_free(&b);
 	return rc;
 }

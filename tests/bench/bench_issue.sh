@@ -10,10 +10,11 @@
 #   dur x4   the same from four threads: each waits for its statements and
 #            commit longer than a signature takes, so two leave the core
 #            idle part of the time
-#   batched  `signet issue --batch` (ca_issue_set, one thread): sets of 64
+#   batched  `signet issue --batch` (csr_parse, ca_issue_sets): sets of 64
 #            certificates, each signed, then rows, audit records and publish
-#            jobs stored with one commit for the set -- ca-serve's issuing
-#            path too; every certificate is durable before any is handed out
+#            jobs stored with one commit for the set, one lane signing while
+#            the other commits; every certificate is durable before any is
+#            handed out
 #   openssl  `openssl ca` run once per certificate, as shell-script CAs do
 #            (same CA key, exported as encrypted PEM with openssl's own
 #            PBKDF2 defaults and read with -passin file:)

@@ -389,6 +389,41 @@ stored() {
 	[ "$status" -eq 0 ]
 }
 
+@test "issue --batch: a set the database refuses stops the batch; the sets before it stay issued and written, nothing after" {
+	local d="$W/batch" i
+	mkdir -p "$d/out2"
+	# the 130 requests of the test above; line 71 (the second set's
+	# seventh) for a mailbox the database will refuse
+	for i in $(seq 1 130); do
+		if [ "$i" -eq 71 ]; then m=refused; else m=again$i; fi
+		printf 'csrs/u%d.csr %s@example.com signing\n' "$i" "$m"
+	done >"$d/list2.txt"
+	psql_home "$H" "CREATE OR REPLACE FUNCTION t_refuse() RETURNS trigger
+	  LANGUAGE plpgsql AS \$\$ BEGIN
+	    IF NEW.email = 'refused@example.com' THEN
+	      RAISE EXCEPTION 'refused for the test';
+	    END IF;
+	    RETURN NEW;
+	  END \$\$;
+	  CREATE OR REPLACE TRIGGER t_refuse BEFORE INSERT ON certificates
+	    FOR EACH ROW EXECUTE FUNCTION t_refuse()" >/dev/null
+	before=$(count_certs); abefore=$(count_audit); jbefore=$(count_jobs)
+	run sg "$H" issue --batch "$d/list2.txt" --out-dir "$d/out2"
+	psql_home "$H" "DROP TRIGGER t_refuse ON certificates; DROP FUNCTION t_refuse()" >/dev/null
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"refused for the test"* ]]
+	[[ "$output" == *"; nothing from line 65 on was issued (64 certificates before it were)"* ]]
+	[ "$(grep -c '^issued ' <<<"$output")" -eq 64 ]
+	[ "$(count_certs)" -eq $((before + 64)) ]
+	[ "$(count_audit)" -eq $((abefore + 64)) ]
+	[ "$(count_jobs)" -eq $((jbefore + 64)) ]
+	[ "$(psql_home "$H" "SELECT count(*) FROM certificates WHERE email ~ '^again([1-9]|[1-5][0-9]|6[0-4])@'")" -eq 64 ]
+	[ "$(ls "$d/out2" | wc -l)" -eq 64 ]
+	[ -f "$d/out2/u64.pem" ] && [ ! -e "$d/out2/u65.pem" ]
+	run sg "$H" audit verify
+	[ "$status" -eq 0 ]
+}
+
 @test "issue --batch: every faulty line is named in order, and nothing is issued" {
 	local d="$W/badbatch"
 	mkdir -p "$d/csrs/b" "$d/out"

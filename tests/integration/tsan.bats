@@ -54,3 +54,25 @@ teardown_file() {
 	run sg "$H" audit verify
 	[ "$status" -eq 0 ]
 }
+
+@test "tsan: issue --batch's two lanes, one signing while the other commits, over 300 certificates" {
+	local i
+	mkdir -p "$W/batch/out"
+	make_csr ecdsa-p256 "$W/batch/one.csr"
+	# one request, three hundred names for it: the lanes are what is tested
+	for i in $(seq 1 300); do
+		ln -s one.csr "$W/batch/r$i.csr"
+		printf 'r%d.csr tsan%d@example.com signing\n' "$i" "$i"
+	done >"$W/batch/list.txt"
+	run "$TSIGNET" --home "$H" issue --batch "$W/batch/list.txt" --out-dir "$W/batch/out"
+	echo "$output" | grep -v '^issued ' || true
+	[ "$status" -eq 0 ]
+	[[ "$output" != *ThreadSanitizer* ]]
+	[ "$(grep -c '^issued ' <<<"$output")" -eq 300 ]
+	[ "$(ls "$W/batch/out" | wc -l)" -eq 300 ]
+	[ "$(psql_home "$H" "SELECT count(*) FROM certificates WHERE email LIKE 'tsan%@example.com'")" -eq 300 ]
+	# committed in list order: each set's transaction began after the one
+	# before it committed (issued_at is the transaction's start)
+	[ "$(psql_home "$H" "SELECT bool_and(ok) FROM (SELECT issued_at >= lag(issued_at, 1, '-infinity') OVER (ORDER BY substring(email FROM '[0-9]+')::int) AS ok FROM certificates WHERE email LIKE 'tsan%@example.com') t")" = t ]
+	[ "$(psql_home "$H" "SELECT count(DISTINCT issued_at) FROM certificates WHERE email LIKE 'tsan%@example.com'")" -eq 5 ]
+}
