@@ -381,14 +381,15 @@ batch_read(struct cli *c, struct batch *b, const char *out_dir)
 		if (f.name != NULL && (why = batch_name_problem(f.name)) !=
 		    NULL)
 			batch_error(b, line, "name: %s", why);
-		if ((it->email = strdup(f.email)) == NULL ||
-		    (f.name != NULL && (it->name = strdup(f.name)) == NULL) ||
-		    asprintf(&it->csr_path, "%s%s", f.csr[0] == '/' ? "" : dir,
-		    f.csr) < 0 || (it->out = batch_out_path(out_dir, f.csr)) ==
-		    NULL) {
+		if (asprintf(&it->csr_path, "%s%s", f.csr[0] == '/' ? "" : dir,
+		    f.csr) < 0) {
 			it->csr_path = NULL;
 			goto oom;
 		}
+		if ((it->email = strdup(f.email)) == NULL ||
+		    (f.name != NULL && (it->name = strdup(f.name)) == NULL) ||
+		    (it->out = batch_out_path(out_dir, f.csr)) == NULL)
+			goto oom;
 	}
 	rc = 0;
 	goto out;

@@ -25,7 +25,8 @@
 # certificate when the flushes cannot be shared.
 # Prints certs/s (median of BENCH_REPS runs) and the ratios
 #   durable / openssl ca   target >= 25x (shown for each durable figure;
-#                          the per-commit ones wait on the disk's flush)
+#                          the per-commit ones wait on the disk's flush,
+#                          batched shares one among 64)
 #   memory / limit         target >= 40%
 # It reports; it never fails on a figure.
 #
@@ -196,5 +197,5 @@ for key in ecdsa-p256 ecdsa-p384; do
 		printf "       WAL: %d flushes for %d per-commit certificates and %d in %d batched sets: at least %.2f per per-commit certificate, mean %.3f ms; flushed one after another, at most %.0f commits/s\n", $1, p, b, s, ($1 - s) / p, $2, ($2 > 0 ? 1000 / $2 : 0) }'
 	"$SIGNET" --home "$h" stop >/dev/null 2>&1 || true
 done
-printf 'targets: durable >= 25x openssl ca; memory >= 40%% of limit (one core%s)\n' \
+printf 'targets: >= 25x openssl ca per certificate (durable, dur xN: `signet issue --csr`, a commit each; batched: `signet issue --batch`); memory >= 40%% of limit (one core%s)\n' \
 	"${PIN:+, taskset -c 0}"
