@@ -473,10 +473,12 @@ stored() {
 	[ "$(ls "$d/out")" = taken.pem ]
 }
 
-@test "issue --batch: options that do not belong, an empty list, a missing directory" {
+@test "issue --batch: options that do not belong, an empty, binary or overlong list, a missing directory" {
 	local d="$W/optbatch"
 	mkdir -p "$d/out"
 	printf '# nothing yet\n\n' >"$d/empty.txt"
+	printf 'a.csr a@example.com signing\n\0\n' >"$d/nul.txt"
+	awk 'BEGIN { for (i = 0; i <= 100000; i++) printf "r%d.csr r%d@example.com signing\n", i, i }' >"$d/long.txt"
 	while IFS='|' read -r args want; do
 		# shellcheck disable=SC2086
 		run sg "$H" issue $args
@@ -491,6 +493,8 @@ stored() {
 	--batch $d/empty.txt --out-dir $d/nowhere|--out-dir $d/nowhere: not a directory
 	--batch $d/empty.txt --out-dir $d/out|$d/empty.txt: no certificates listed
 	--batch $d/missing.txt --out-dir $d/out|$d/missing.txt: No such file or directory
+	--batch $d/nul.txt --out-dir $d/out|$d/nul.txt: a NUL byte: not a text file
+	--batch $d/long.txt --out-dir $d/out|$d/long.txt: more than 100000 certificates; split the list
 	EOF
 	[ -z "$(ls "$d/out")" ]
 }
