@@ -311,13 +311,13 @@ stored() {
 	[[ "$output" == *bogus* ]]
 	run sg "$H" issue --csr "$W/ok.csr" --email "a..b@example.com" --profile signing --out "$W/x.pem"
 	[ "$status" -ne 0 ]
-	run sg "$H" issue --csr "$W/ok.csr" --email alice@example.com --profile signing --name "$(printf 'Eve\033[2J')" --out "$W/x.pem"
+	run sg "$H" issue --csr "$W/ok.csr" --email alice@example.com --profile signing --name "$(printf 'Eve\033[2J')" --out "$W/eve.pem"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"--name: a control character"* ]]
-	run sg "$H" issue --csr "$W/ok.csr" --email alice@example.com --profile signing --name "$(printf 'Eve \377')" --out "$W/x.pem"
+	run sg "$H" issue --csr "$W/ok.csr" --email alice@example.com --profile signing --name "$(printf 'Eve \377')" --out "$W/eve.pem"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"--name: not UTF-8"* ]]
-	[ ! -e "$W/x.pem" ]
+	[ ! -e "$W/eve.pem" ]
 	run sg "$H" issue --csr "$W/ok.csr" --profile signing --out "$W/x.pem"
 	[ "$status" -eq 2 ]
 	[[ "$output" == *usage:* ]]
