@@ -75,7 +75,7 @@ cpu_ticks() {
 	awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i
 	    print t - $5 - $6, t }' /proc/stat
 }
-wrk_once() {	# wrk_once URL PATH: prints "rate p99_ms busy0% busy1%" of
+wrk_once() {	# wrk_once URL PATH: prints "rate p99_ms busy0% busy1% p50_ms" of
 		# DUR seconds (how busy each core was: wrk's, the server's)
 	local a0 a1 b0 b1
 	a0=$(cpu_ticks 0) a1=$(cpu_ticks 1)
@@ -88,11 +88,13 @@ wrk_once() {	# wrk_once URL PATH: prints "rate p99_ms busy0% busy1%" of
 	     function busy(a, b) { split(a, x, " "); split(b, y, " ")
 	         return y[2] > x[2] ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0 }
 	     /Requests\/sec/ { r = $2 }
-	     / 99%/ { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 }
-	              else if (v ~ /ms$/) sub(/ms/, "", v)
-	              else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 }
-	              p = v }
-	     END { printf "%s %s %.0f %.0f\n", r, p, busy(a0, b0), busy(a1, b1) }' "$T/wrk.out"
+	     function ms(v) { if (v ~ /us$/) { sub(/us/, "", v); return v / 1000 }
+	                      if (v ~ /ms$/) { sub(/ms/, "", v); return v }
+	                      if (v ~ /s$/) { sub(/s/, "", v); return v * 1000 }
+	                      return v }
+	     / 50%/ { h = ms($2) }
+	     / 99%/ { p = ms($2) }
+	     END { printf "%s %s %.0f %.0f %s\n", r, p, busy(a0, b0), busy(a1, b1), h }' "$T/wrk.out"
 }
 med() {	# med FIELD: the median of that field of $T/runs
 	cut -d' ' -f"$1" "$T/runs" | sort -g |
@@ -108,7 +110,7 @@ wrk_run() {	# wrk_run PORTVAR PATH [START]: sets RATE and P99 to the medians
 		wrk_once "http://127.0.0.1:${!1}" "$2" >>"$T/runs"
 	done
 	[ -z "${BENCH_VERBOSE:-}" ] || cat "$T/runs" >&2
-	RATE=$(med 1) P99=$(med 2) BUSY0=$(med 3) BUSY1=$(med 4)
+	RATE=$(med 1) P99=$(med 2) BUSY0=$(med 3) BUSY1=$(med 4) P50=$(med 5)
 }
 
 # openssl ocsp, started afresh for each run: after wrk closes its
@@ -164,13 +166,17 @@ for n in 1000 1000000; do
 	# database settles after the rows and presigning above
 	DUR=2 wrk_once "http://127.0.0.1:$WPORT" /ocsp >/dev/null
 	wrk_run WPORT /ocsp
-	sr=$RATE sp=$P99 sb0=$BUSY0 sb1=$BUSY1
+	sr=$RATE sp=$P99 sb0=$BUSY0 sb1=$BUSY1 sh=$P50
 	wrk_run OPORT / openssl_start
 	or=$RATE op=$P99
 	openssl_stop
 	printf 'known certificates: %d (pre-signed in %.1f s, %.0f responses/s)\n' \
 	    "$n" "$presign" "$(echo "($n - $prev_signed) / $presign" | bc -l)"
-	printf '  signet-web /ocsp     %9.0f responses/s   p99 %7.2f ms\n' "$sr" "$sp"
+	printf '  signet-web /ocsp     %9.0f responses/s   p99 %7.2f ms   (p50 %.2f ms; 50 connections / rate = %.2f ms each)\n' \
+	    "$sr" "$sp" "$sh" "$(echo "50000 / $sr" | bc -l)"
+	# 50 connections kept busy (wrk, closed loop): each waits 50 / rate
+	# on average, and a response queued behind the others of its round
+	# waits up to about twice that, so the p99 follows the rate
 	# when wrk's own core is full, its clock runs late too: the p99 is
 	# then the load generator's as much as the server's
 	[ -z "$PIN0" ] || printf '    cores busy: wrk and the database (CPU 0) %s%%, signet-web (CPU 1) %s%%\n' "$sb0" "$sb1"
