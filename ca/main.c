@@ -109,23 +109,6 @@ cli_store(struct cli *c)
 	return 0;
 }
 
-static int	write_file(const char *, const void *, size_t, int, int,
-		    struct err *);
-
-int
-cli_write_file(const char *path, const void *buf, size_t len, int mode,
-    struct err *e)
-{
-	return write_file(path, buf, len, mode, 1, e);
-}
-
-int
-cli_write_file_nosync(const char *path, const void *buf, size_t len,
-    int mode, struct err *e)
-{
-	return write_file(path, buf, len, mode, 0, e);
-}
-
 static int
 write_file(const char *path, const void *buf, size_t len, int mode, int sync,
     struct err *e)
@@ -166,6 +149,20 @@ fail:
 	close(fd);
 	unlink(tmp);
 	return -1;
+}
+
+int
+cli_write_file(const char *path, const void *buf, size_t len, int mode,
+    struct err *e)
+{
+	return write_file(path, buf, len, mode, 1, e);
+}
+
+int
+cli_write_file_nosync(const char *path, const void *buf, size_t len,
+    int mode, struct err *e)
+{
+	return write_file(path, buf, len, mode, 0, e);
 }
 
 int
