@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -191,7 +192,7 @@ out:
 }
 
 /*
- * signet issue --batch LIST --out-dir DIR [--days N]
+ * signet issue --batch LIST --out-dir DIR [--days N] [--resume]
  *
  * LIST's lines are CSR-FILE MAILBOX PROFILE [NAME] (batch.h). A relative
  * CSR-FILE is found from LIST's directory; each certificate goes to
@@ -205,14 +206,33 @@ out:
  * publish jobs in one transaction, committed, and only then written out.
  * A failure stops at the set it happened in; the sets before it are
  * issued and written.
+ *
+ * --resume runs a list again after a failure or a crash. A line whose
+ * output file holds a valid certificate of this CA for the line's key,
+ * mailbox and profile is skipped; a line whose file is missing but whose
+ * certificate was committed (a crash between the commit and the files)
+ * has that certificate written again rather than a second one issued;
+ * any other file already there is a fault. Two lines with the same key,
+ * mailbox and profile are a fault in either mode, so that each line has
+ * at most one certificate to find.
  */
 #define BATCH_ERRORS_SHOWN	20
+
+enum batch_act {
+	BATCH_ISSUE,		/* a new certificate */
+	BATCH_DONE,		/* --resume: issued and written before */
+	BATCH_REWRITE		/* --resume: issued before, file missing */
+};
 
 struct batch_item {
 	unsigned		 line;
 	char			*csr_path, *email, *name, *out;
 	enum cert_profile	 profile;
 	struct csr		*csr;
+	uint8_t			 spki[32];	/* when csr != NULL */
+	enum batch_act		 act;
+	char			 serial[41];	/* DONE, REWRITE: which */
+	gnutls_datum_t		 old;		/* REWRITE: its DER */
 };
 
 struct batch_fault {
@@ -228,6 +248,7 @@ struct batch {
 	struct batch_fault	*faults;	/* shown by line at the end */
 	size_t			 nfaults;
 	int			 oom;
+	struct store		*st;		/* --resume: where to look */
 };
 
 static void
@@ -297,6 +318,7 @@ batch_free(struct batch *b)
 		free(b->items[i].name);
 		free(b->items[i].out);
 		csr_free(b->items[i].csr);
+		free(b->items[i].old.data);
 	}
 	free(b->items);
 	b->items = NULL;
@@ -316,6 +338,24 @@ out_cmp(const void *a, const void *b)
 	int			 r = strcmp(x->out, y->out);
 
 	return r != 0 ? r : (x->line > y->line) - (x->line < y->line);
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	const struct batch_item	*x = *(struct batch_item *const *)a;
+	const struct batch_item	*y = *(struct batch_item *const *)b;
+	int			 r;
+
+	if ((x->csr == NULL) != (y->csr == NULL))
+		return x->csr == NULL ? -1 : 1;
+	if (x->csr != NULL && (r = memcmp(x->spki, y->spki, 32)) != 0)
+		return r;
+	if ((r = strcasecmp(x->email, y->email)) != 0)
+		return r;
+	if (x->profile != y->profile)
+		return x->profile < y->profile ? -1 : 1;
+	return (x->line > y->line) - (x->line < y->line);
 }
 
 /* Reads LIST into b->items, checking each line's text; 0 or -1 (printed). */
@@ -401,11 +441,90 @@ out:
 	return rc;
 }
 
-/* Each CSR read and verified, each output new and named once; 0 or -1. */
+/* --resume's search for one line's certificate of an earlier run. */
+struct batch_find {
+	struct batch_item	*it;
+	const gnutls_datum_t	*file;	/* the output file's DER, if there */
+	int			 found, oom;
+};
+
+static int
+batch_find_each(void *arg, const struct cert_row *r)
+{
+	struct batch_find	*f = arg;
+	struct batch_item	*it = f->it;
+
+	if (f->file != NULL) {
+		/* the file must be one of them, byte for byte */
+		if (r->der_len != f->file->size ||
+		    memcmp(r->der, f->file->data, r->der_len) != 0)
+			return 0;
+	} else {
+		/* no file: the newest one is written again */
+		if ((it->old.data = malloc(r->der_len)) == NULL) {
+			f->oom = 1;
+			return 1;
+		}
+		memcpy(it->old.data, r->der, r->der_len);
+		it->old.size = (unsigned)r->der_len;
+	}
+	snprintf(it->serial, sizeof(it->serial), "%s", r->serial);
+	f->found = 1;
+	return 1;
+}
+
+/* --resume: what an earlier run did for this line (it->act), or a fault. */
+static void
+batch_resume_line(struct batch *b, struct batch_item *it)
+{
+	struct batch_find	 f = { it, NULL, 0, 0 };
+	gnutls_datum_t		 raw = { NULL, 0 }, der = { NULL, 0 };
+	struct stat		 sb;
+	struct err		 e;
+	uint8_t			*buf = NULL;
+	size_t			 len;
+
+	if (lstat(it->out, &sb) == 0) {
+		if (S_ISREG(sb.st_mode) && cli_read_file(it->out, 65536, &buf,
+		    &len, &e) == 0) {
+			raw.data = buf;
+			raw.size = (unsigned)len;
+			if (gnutls_pem_base64_decode2("CERTIFICATE", &raw,
+			    &der) == 0)
+				f.file = &der;
+		}
+		if (f.file == NULL) {
+			batch_error(b, it->line, "%s is there already and "
+			    "holds no certificate", it->out);
+			goto out;
+		}
+	}
+	if (store_cert_find_key(b->st, it->email,
+	    cert_profile_name(it->profile), it->spki, batch_find_each, &f,
+	    &e) != 0)
+		batch_error(b, it->line, "%s", e.msg);
+	else if (f.oom)
+		b->oom = 1;
+	else if (f.file != NULL && !f.found)
+		batch_error(b, it->line, "%s is there already, and is not a "
+		    "valid certificate of this CA for this line's key, "
+		    "mailbox and profile", it->out);
+	else if (f.found)
+		it->act = f.file != NULL ? BATCH_DONE : BATCH_REWRITE;
+out:
+	gnutls_free(der.data);
+	free(buf);
+}
+
+/*
+ * Each CSR read and verified, each output new (or, with --resume, an
+ * earlier run's) and named once, each key, mailbox and profile once;
+ * 0 or -1.
+ */
 static int
 batch_check(struct batch *b)
 {
-	struct batch_item	**by_out;
+	struct batch_item	**by;
 	struct stat		  sb;
 	struct err		  e;
 	uint8_t			 *buf;
@@ -414,8 +533,9 @@ batch_check(struct batch *b)
 	for (i = 0; i < b->n; i++) {
 		struct batch_item *it = &b->items[i];
 
-		if (lstat(it->out, &sb) == 0)
-			batch_error(b, it->line, "%s is there already",
+		if (b->st == NULL && lstat(it->out, &sb) == 0)
+			batch_error(b, it->line, "%s is there already "
+			    "(--resume skips what an earlier run issued)",
 			    it->out);
 		if (cli_read_file(it->csr_path, CSR_MAX_SIZE, &buf, &len,
 		    &e) != 0) {
@@ -425,25 +545,43 @@ batch_check(struct batch *b)
 		if ((it->csr = csr_parse(buf, len, &e)) == NULL)
 			batch_error(b, it->line, "%s: %s", it->csr_path, e.msg);
 		free(buf);
+		if (it->csr == NULL)
+			continue;
+		if (keys_spki_sha256(csr_pubkey(it->csr), it->spki, &e) != 0) {
+			batch_error(b, it->line, "%s: %s", it->csr_path, e.msg);
+			csr_free(it->csr);
+			it->csr = NULL;
+		} else if (b->st != NULL)
+			batch_resume_line(b, it);
 	}
-	if ((by_out = calloc(b->n ? b->n : 1, sizeof(*by_out))) == NULL)
+	if ((by = calloc(b->n ? b->n : 1, sizeof(*by))) == NULL)
 		return cli_fail("out of memory"), -1;
 	for (i = 0; i < b->n; i++)
-		by_out[i] = &b->items[i];
-	qsort(by_out, b->n, sizeof(*by_out), out_cmp);
+		by[i] = &b->items[i];
+	qsort(by, b->n, sizeof(*by), out_cmp);
 	for (i = 1; i < b->n; i++)
-		if (strcmp(by_out[i]->out, by_out[i - 1]->out) == 0)
-			batch_error(b, by_out[i]->line, "%s is written by line "
+		if (strcmp(by[i]->out, by[i - 1]->out) == 0)
+			batch_error(b, by[i]->line, "%s is written by line "
 			    "%u too: the CSR files need different names",
-			    by_out[i]->out, by_out[i - 1]->line);
-	free(by_out);
+			    by[i]->out, by[i - 1]->line);
+	qsort(by, b->n, sizeof(*by), key_cmp);
+	for (i = 1; i < b->n; i++)
+		if (by[i]->csr != NULL && by[i - 1]->csr != NULL &&
+		    memcmp(by[i]->spki, by[i - 1]->spki, 32) == 0 &&
+		    strcasecmp(by[i]->email, by[i - 1]->email) == 0 &&
+		    by[i]->profile == by[i - 1]->profile)
+			batch_error(b, by[i]->line, "the same key, mailbox and "
+			    "profile as line %u; one certificate each",
+			    by[i - 1]->line);
+	free(by);
 	return 0;
 }
 
 /* ca_issue_sets' report of a committed set: its files, its lines. */
 struct batch_out {
 	struct batch	*b;
-	struct ca_job	*jobs;	/* jobs[i] is b->items[i]'s */
+	struct ca_job	*jobs;	/* jobs[i] is b->items[idx[i]]'s */
+	size_t		*idx;
 };
 
 static int
@@ -453,9 +591,9 @@ batch_written(void *arg, struct ca_job *first, size_t m, struct err *e)
 	size_t			 k, i = (size_t)(first - o->jobs);
 
 	/* committed: the certificates exist whatever happens to the files
-	 * (signet export writes them again) */
+	 * (signet export, or --resume, writes them again) */
 	for (k = 0; k < m; k++) {
-		struct batch_item	*it = &o->b->items[i + k];
+		struct batch_item	*it = &o->b->items[o->idx[i + k]];
 		struct ca_job		*j = &first[k];
 
 		if (write_pem(it->out, &j->out.der, 0, e) != 0)
@@ -469,18 +607,42 @@ batch_written(void *arg, struct ca_job *first, size_t m, struct err *e)
 	return 0;
 }
 
+/* --resume: the certificates committed before a crash, their files again. */
+static int
+batch_rewrite(struct batch *b, size_t *rewritten)
+{
+	struct err	e;
+	size_t		i;
+
+	*rewritten = 0;
+	for (i = 0; i < b->n; i++) {
+		struct batch_item *it = &b->items[i];
+
+		if (it->act != BATCH_REWRITE)
+			continue;
+		if (write_pem(it->out, &it->old, 0, &e) != 0)
+			return cli_fail("line %u: %s; nothing was issued",
+			    it->line, e.msg), -1;
+		printf("written again %s for %s (%s) to %s\n", it->serial,
+		    it->email, cert_profile_name(it->profile), it->out);
+		(*rewritten)++;
+	}
+	return 0;
+}
+
 static int
 issue_batch(struct cli *c, const char *list, const char *out_dir,
-    unsigned days)
+    unsigned days, int resume)
 {
 	struct batch		 b;
 	struct batch_out	 bo;
 	struct ca_lane		 lanes[2];
 	struct ca_job		*jobs = NULL;
+	size_t			*idx = NULL;
 	struct stat		 sb;
 	struct err		 e;
 	char			*ci = NULL;
-	size_t			 i, done = 0;
+	size_t			 i, n = 0, done = 0, skipped = 0, rewritten = 0;
 	int			 rc = 1, fd;
 
 	memset(&b, 0, sizeof(b));
@@ -488,6 +650,11 @@ issue_batch(struct cli *c, const char *list, const char *out_dir,
 	b.list = list;
 	if (stat(out_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
 		return cli_fail("--out-dir %s: not a directory", out_dir);
+	if (resume) {
+		if (cli_store(c) != 0)
+			return 1;
+		b.st = c->st;
+	}
 	if (batch_read(c, &b, out_dir) != 0 || batch_check(&b) != 0)
 		goto out;
 	if (b.oom) {
@@ -504,45 +671,58 @@ issue_batch(struct cli *c, const char *list, const char *out_dir,
 		cli_fail("%s: no certificates listed", list);
 		goto out;
 	}
-	if ((jobs = calloc(b.n, sizeof(*jobs))) == NULL) {
+	if ((jobs = calloc(b.n, sizeof(*jobs))) == NULL ||
+	    (idx = calloc(b.n, sizeof(*idx))) == NULL) {
 		cli_fail("out of memory; nothing was issued");
 		goto out;
 	}
 	for (i = 0; i < b.n; i++) {
-		jobs[i].subj.email = b.items[i].email;
-		jobs[i].subj.display_name = b.items[i].name;
-		jobs[i].subj.profile = b.items[i].profile;
-		jobs[i].subj.days = days;
-		jobs[i].pub = csr_pubkey(b.items[i].csr);
-		jobs[i].ki = csr_key_info(b.items[i].csr);
-		jobs[i].actor = c->actor;
+		if (b.items[i].act != BATCH_ISSUE) {
+			skipped++;
+			continue;
+		}
+		idx[n] = i;
+		jobs[n].subj.email = b.items[i].email;
+		jobs[n].subj.display_name = b.items[i].name;
+		jobs[n].subj.profile = b.items[i].profile;
+		jobs[n].subj.days = days;
+		jobs[n].pub = csr_pubkey(b.items[i].csr);
+		jobs[n].ki = csr_key_info(b.items[i].csr);
+		jobs[n].actor = c->actor;
+		n++;
 	}
-	/* two lanes when there is more than one set: one signs while the
-	 * other's set is committed */
-	if (cli_store(c) != 0)
+	if (batch_rewrite(&b, &rewritten) != 0)
 		goto out;
-	lanes[0].st = c->st;
-	if ((lanes[0].ca = ca_open(c->cfg, &e)) == NULL ||
-	    (b.n > CA_SET_MAX &&
-	    ((lanes[1].ca = ca_dup(lanes[0].ca, &e)) == NULL ||
-	    (ci = config_conninfo(c->cfg)) == NULL ||
-	    (lanes[1].st = store_open(ci, &e)) == NULL))) {
-		cli_fail("%s; nothing was issued", ci == NULL &&
-		    lanes[1].ca != NULL ? "out of memory" : e.msg);
-		goto out;
-	}
-	bo.b = &b;
-	bo.jobs = jobs;
-	if (ca_issue_sets(lanes, jobs, b.n, batch_written, &bo, &done,
-	    &e) != 0) {
-		if (done < b.n)
-			cli_fail("%s; nothing from line %u on was issued "
-			    "(%zu certificate%s before it %s)", e.msg,
-			    b.items[done].line, done, done == 1 ? "" : "s",
-			    done == 1 ? "was" : "were");
-		else
-			cli_fail("%s", e.msg);
-		goto out;
+	if (n > 0) {
+		/* two lanes when there is more than one set: one signs while
+		 * the other's set is committed */
+		if (cli_store(c) != 0)
+			goto out;
+		lanes[0].st = c->st;
+		if ((lanes[0].ca = ca_open(c->cfg, &e)) == NULL ||
+		    (n > CA_SET_MAX &&
+		    ((lanes[1].ca = ca_dup(lanes[0].ca, &e)) == NULL ||
+		    (ci = config_conninfo(c->cfg)) == NULL ||
+		    (lanes[1].st = store_open(ci, &e)) == NULL))) {
+			cli_fail("%s; nothing was issued", ci == NULL &&
+			    lanes[1].ca != NULL ? "out of memory" : e.msg);
+			goto out;
+		}
+		bo.b = &b;
+		bo.jobs = jobs;
+		bo.idx = idx;
+		if (ca_issue_sets(lanes, jobs, n, batch_written, &bo, &done,
+		    &e) != 0) {
+			if (done < n)
+				cli_fail("%s; nothing from line %u on was "
+				    "issued (%zu certificate%s before it %s)",
+				    e.msg, b.items[idx[done]].line, done,
+				    done == 1 ? "" : "s",
+				    done == 1 ? "was" : "were");
+			else
+				cli_fail("%s", e.msg);
+			goto out;
+		}
 	}
 	/* the files on disk in one go, rather than a flush each */
 	if ((fd = open(out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
@@ -554,14 +734,18 @@ issue_batch(struct cli *c, const char *list, const char *out_dir,
 		goto out;
 	}
 	close(fd);
-	fprintf(stderr, "%zu certificate%s issued\n", done,
-	    done == 1 ? "" : "s");
+	fprintf(stderr, "%zu certificate%s issued", done, done == 1 ? "" : "s");
+	if (resume)
+		fprintf(stderr, "; %zu issued by an earlier run (%zu of them "
+		    "written again)", skipped, rewritten);
+	fprintf(stderr, "\n");
 	rc = 0;
 out:
 	if (jobs != NULL)
-		for (i = 0; i < b.n; i++)
+		for (i = 0; i < n; i++)
 			ca_job_free(&jobs[i]);
 	free(jobs);
+	free(idx);
 	store_close(lanes[1].st);
 	ca_free(lanes[1].ca);
 	ca_free(lanes[0].ca);
@@ -587,6 +771,7 @@ cmd_issue(struct cli *c, int argc, char **argv)
 		{ "p12-format",		required_argument, NULL, 'f' },
 		{ "batch",		required_argument, NULL, 'b' },
 		{ "out-dir",		required_argument, NULL, 'D' },
+		{ "resume",		no_argument,	   NULL, 'r' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *usage = "issue --email ADDR --profile signing|encryption|dual"
@@ -595,7 +780,7 @@ cmd_issue(struct cli *c, int argc, char **argv)
 	    "rsa-3072|ecdsa-p256] --p12 FILE --p12-password-file F\n"
 	    "          [--p12-format modern|compatible] [--out CERT.pem])\n"
 	    "       signet [--home DIR] issue --batch LIST --out-dir DIR "
-	    "[--days N]";
+	    "[--days N] [--resume]";
 	struct issue_opts	 o;
 	struct ca_subject	 subj;
 	struct ca		*ca = NULL;
@@ -604,7 +789,7 @@ cmd_issue(struct cli *c, int argc, char **argv)
 	const char		*profile = NULL, *fmt = "modern";
 	const char		*batch = NULL, *out_dir = NULL;
 	char			*end;
-	int			 opt, rc = 1;
+	int			 opt, rc = 1, resume = 0;
 
 	memset(&o, 0, sizeof(o));
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
@@ -621,6 +806,7 @@ cmd_issue(struct cli *c, int argc, char **argv)
 		case 'f': fmt = optarg; break;
 		case 'b': batch = optarg; break;
 		case 'D': out_dir = optarg; break;
+		case 'r': resume = 1; break;
 		case 'd':
 			errno = 0;
 			o.days = (unsigned)strtoul(optarg, &end, 10);
@@ -632,6 +818,8 @@ cmd_issue(struct cli *c, int argc, char **argv)
 		}
 	if (optind != argc)
 		return cli_usage(usage);
+	if (resume && batch == NULL)
+		return cli_fail("--resume goes with --batch LIST");
 	if (batch != NULL || out_dir != NULL) {
 		if (batch == NULL || out_dir == NULL)
 			return cli_fail("--batch LIST and --out-dir DIR go "
@@ -649,7 +837,7 @@ cmd_issue(struct cli *c, int argc, char **argv)
 			return cli_fail("--days %u: this CA allows at most %u "
 			    "days ([profile] max_days)", o.days,
 			    c->cfg->max_days);
-		return issue_batch(c, batch, out_dir, o.days);
+		return issue_batch(c, batch, out_dir, o.days, resume);
 	}
 	if (o.email == NULL || profile == NULL)
 		return cli_usage(usage);

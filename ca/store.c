@@ -776,6 +776,27 @@ store_cert_get(struct store *s, const char *serial, store_cert_fn fn,
 }
 
 int
+store_cert_find_key(struct store *s, const char *email, const char *profile,
+    const uint8_t spki_sha256[32], store_cert_fn fn, void *arg,
+    struct err *e)
+{
+	const char	*v[3] = { email, profile, (const char *)spki_sha256 };
+	int		 l[3] = { 0, 0, 32 }, f[3] = { 0, 0, 1 };
+	PGresult	*r;
+	int		 rc;
+
+	r = q(s, "SELECT " CERT_COLS " FROM certificates WHERE "
+	    "spki_sha256 = $3 AND lower(email) = lower($1) AND profile = $2 "
+	    "AND revoked_at IS NULL AND not_after > now() "
+	    "ORDER BY issued_at DESC, serial", 3, v, l, f, e);
+	if (r == NULL)
+		return -1;
+	rc = each_cert(s, r, fn, arg, e);
+	PQclear(r);
+	return rc;
+}
+
+int
 store_cert_count(struct store *s, int64_t *n, struct err *e)
 {
 	PGresult	*r;

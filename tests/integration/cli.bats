@@ -424,6 +424,65 @@ stored() {
 	[ "$status" -eq 0 ]
 }
 
+@test "issue --batch --resume: the rest of a stopped list is issued; a lost file is written again, not issued twice; a foreign file is a fault" {
+	local d="$W/batch" f
+	# the list and the 64 files the test above left (line 65 on not issued)
+	[ "$(ls "$d/out2" | wc -l)" -eq 64 ]
+	before=$(count_certs); abefore=$(count_audit); jbefore=$(count_jobs)
+	# without --resume, an earlier run's files are faults
+	run sg "$H" issue --batch "$d/list2.txt" --out-dir "$d/out2"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"line 1: $d/out2/u1.pem is there already (--resume skips what an earlier run issued)"* ]]
+	[[ "$output" == *"64 faults; nothing was issued"* ]]
+	# files that are not their line's certificate: another line's, junk
+	cp "$d/out2/u20.pem" "$d/out2/u22.pem" "$W/"
+	cp "$d/out2/u21.pem" "$d/out2/u20.pem"
+	echo junk >"$d/out2/u22.pem"
+	run sg "$H" issue --batch "$d/list2.txt" --out-dir "$d/out2" --resume
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"line 20: $d/out2/u20.pem is there already, and is not a valid certificate of this CA for this line's key, mailbox and profile"* ]]
+	[[ "$output" == *"line 22: $d/out2/u22.pem is there already and holds no certificate"* ]]
+	[[ "$output" == *"2 faults; nothing was issued"* ]]
+	[ "$(count_certs)" -eq "$before" ] && [ "$(count_audit)" -eq "$abefore" ]
+	cp "$W/u20.pem" "$W/u22.pem" "$d/out2/"
+	# line 10's file lost, as a crash between a commit and its files would
+	serial10=$(psql_home "$H" "SELECT serial FROM certificates WHERE email = 'again10@example.com'")
+	rm "$d/out2/u10.pem"
+	run sg "$H" issue --batch "$d/list2.txt" --out-dir "$d/out2" --resume
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"written again $serial10 for again10@example.com (signing) to $d/out2/u10.pem"* ]]
+	[ "$(grep -c '^issued ' <<<"$output")" -eq 66 ]
+	[[ "$output" != *"issued "*" for again10@example.com "* ]]
+	[[ "$output" == *"66 certificates issued; 64 issued by an earlier run (1 of them written again)"* ]]
+	[ "$(count_certs)" -eq $((before + 66)) ]
+	[ "$(count_audit)" -eq $((abefore + 66)) ]
+	[ "$(count_jobs)" -eq $((jbefore + 66)) ]
+	[ "$(psql_home "$H" "SELECT count(*) FROM certificates WHERE email ~ '^(again[0-9]+|refused)@example.com$'")" -eq 130 ]
+	[ "$(ls "$d/out2" | wc -l)" -eq 130 ]
+	[ "$(openssl x509 -in "$d/out2/u10.pem" -noout -serial | cut -d= -f2 | tr A-F a-f | sed 's/^0*//')" = "${serial10#"${serial10%%[!0]*}"}" ]
+	pub=$(openssl req -in "$d/csrs/u71.csr" -noout -pubkey)
+	[ "$(openssl x509 -in "$d/out2/u71.pem" -noout -pubkey)" = "$pub" ]
+	[[ "$(openssl x509 -in "$d/out2/u71.pem" -noout -ext subjectAltName)" == *"email:refused@example.com"* ]]
+	# once more: nothing left to do, and nothing changes
+	run sg "$H" issue --batch "$d/list2.txt" --out-dir "$d/out2" --resume
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"0 certificates issued; 130 issued by an earlier run (0 of them written again)"* ]]
+	[ "$(count_certs)" -eq $((before + 66)) ]
+	# a revoked certificate's file is a fault, not an earlier run's work
+	serial5=$(psql_home "$H" "SELECT serial FROM certificates WHERE email = 'again5@example.com'")
+	run sg "$H" revoke "$serial5" --reason superseded
+	[ "$status" -eq 0 ]
+	run sg "$H" issue --batch "$d/list2.txt" --out-dir "$d/out2" --resume
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"line 5: $d/out2/u5.pem is there already, and is not a valid certificate"* ]]
+	[[ "$output" == *"1 fault; nothing was issued"* ]]
+	run sg "$H" issue --email a@example.com --profile signing --csr "$d/csrs/u1.csr" --out "$W/r.pem" --resume
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"--resume goes with --batch LIST"* ]]
+	run sg "$H" audit verify
+	[ "$status" -eq 0 ]
+}
+
 @test "issue --batch: every faulty line is named in order, and nothing is issued" {
 	local d="$W/badbatch"
 	mkdir -p "$d/csrs/b" "$d/out"
@@ -433,6 +492,7 @@ stored() {
 	cp "$d/csrs/ok2.csr" "$d/csrs/b/twice.csr"
 	: >"$d/out/taken.pem"
 	cp "$d/csrs/ok3.csr" "$d/csrs/taken.csr"
+	cp "$d/csrs/ok6.csr" "$d/csrs/ok6b.csr"
 	rsa1024=$(awk -F'\t' '$2 ~ /1024 bits/ { print $1; exit }' "$W/corpus/EXPECT")
 	[ -n "$rsa1024" ]
 	cat >"$d/list.txt" <<-EOF
@@ -447,6 +507,7 @@ stored() {
 	csrs/ok4.csr i@example.com signing Bad$(printf '\001')Name
 	csrs/ok5.csr j@example.com signing $(printf '\303\050')
 	csrs/ok6.csr k@example.com encryption A Good Line
+	csrs/ok6b.csr k@example.com encryption The Same Again
 	EOF
 	before=$(count_certs); abefore=$(count_audit)
 	run sg "$H" issue --batch "$d/list.txt" --out-dir "$d/out"
@@ -461,10 +522,11 @@ stored() {
 	    "line 8: $d/out/taken.pem is there already"
 	    "line 9: a control character"
 	    "line 10: name: not UTF-8"
-	    "9 faults; nothing was issued")
+	    "line 12: the same key, mailbox and profile as line 11; one certificate each"
+	    "10 faults; nothing was issued")
 	# each named, in the order of the list
 	got=$(grep -o 'line [0-9]*:' <<<"$output" | tr '\n' ' ')
-	[ "$got" = "line 1: line 2: line 3: line 4: line 5: line 7: line 8: line 9: line 10: " ]
+	[ "$got" = "line 1: line 2: line 3: line 4: line 5: line 7: line 8: line 9: line 10: line 12: " ]
 	for x in "${expect[@]}"; do
 		[[ "$output" == *"$x"* ]] || { echo "missing: $x"; echo "$output"; return 1; }
 	done
