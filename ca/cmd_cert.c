@@ -1053,7 +1053,7 @@ grab_der(void *arg, const struct cert_row *r)
 	struct export	*x = arg;
 
 	if ((x->der.data = gnutls_malloc(r->der_len)) == NULL)
-		return -1;
+		return 1;	/* x->der.data == NULL says why */
 	memcpy(x->der.data, r->der, r->der_len);
 	x->der.size = (unsigned)r->der_len;
 	return 0;
@@ -1093,8 +1093,10 @@ cmd_export(struct cli *c, int argc, char **argv)
 		return 1;
 	if ((r = store_cert_get(c->st, serial, grab_der, &x, &e)) < 0)
 		return cli_fail("%s", e.msg);
-	if (r == 1 || x.der.data == NULL)
+	if (r == 1)
 		return cli_fail("no certificate with serial %s", serial);
+	if (x.der.data == NULL)
+		return cli_fail("out of memory");
 
 	if (!strcmp(fmt, "der")) {
 		out.data = x.der.data;

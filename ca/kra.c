@@ -881,7 +881,7 @@ cert_copy_fn(void *arg, const struct cert_row *r)
 	struct cert_copy	*c = arg;
 
 	if ((c->der = malloc(r->der_len)) == NULL)
-		return -1;
+		return 1;	/* c->der == NULL says why */
 	memcpy(c->der, r->der, r->der_len);
 	c->len = r->der_len;
 	return 0;

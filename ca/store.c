@@ -733,7 +733,8 @@ each_cert(struct store *s, PGresult *r, store_cert_fn fn, void *arg,
 		PQfreemem(spki);
 		PQfreemem(der);
 	}
-	return 0;
+	/* > 0: the callback had what it wanted; < 0: it failed, e set */
+	return rc < 0 ? -1 : 0;
 }
 
 int

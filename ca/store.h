@@ -83,6 +83,8 @@ struct cert_row {
 int	store_cert_insert(struct store *, const struct cert_row *,
 	    struct err *e);
 
+/* Called per row: 0 goes on, > 0 stops early, < 0 stops with a failure,
+ * which the caller's err then holds. */
 typedef int (*store_cert_fn)(void *arg, const struct cert_row *r);
 
 /* Certificates, newest first: all, or one mailbox's (case-insensitive). */
