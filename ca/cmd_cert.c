@@ -28,6 +28,7 @@
 #include "keys.h"
 #include "p12.h"
 #include "p7.h"
+#include "par.h"
 
 struct issue_opts {
 	const char		*csr, *email, *name, *out;
@@ -233,6 +234,7 @@ struct batch_item {
 	enum batch_act		 act;
 	char			 serial[41];	/* DONE, REWRITE: which */
 	gnutls_datum_t		 old;		/* REWRITE: its DER */
+	char			*csr_fault;	/* batch_csr's, malloc'd */
 };
 
 struct batch_fault {
@@ -319,6 +321,7 @@ batch_free(struct batch *b)
 		free(b->items[i].out);
 		csr_free(b->items[i].csr);
 		free(b->items[i].old.data);
+		free(b->items[i].csr_fault);
 	}
 	free(b->items);
 	b->items = NULL;
@@ -516,20 +519,46 @@ out:
 	free(buf);
 }
 
+/* One line's CSR read, verified and its key hashed (par_each, on any
+ * thread): it->csr, or it->csr_fault saying why not. */
+static void
+batch_csr(void *arg, size_t i)
+{
+	struct batch_item	*it = &((struct batch *)arg)->items[i];
+	struct err		 e;
+	uint8_t			*buf;
+	size_t			 len;
+	int			 r = 0;
+
+	if (cli_read_file(it->csr_path, CSR_MAX_SIZE, &buf, &len, &e) != 0)
+		r = asprintf(&it->csr_fault, "%s", e.msg);
+	else {
+		if ((it->csr = csr_parse(buf, len, &e)) == NULL ||
+		    keys_spki_sha256(csr_pubkey(it->csr), it->spki, &e) != 0) {
+			r = asprintf(&it->csr_fault, "%s: %s", it->csr_path,
+			    e.msg);
+			csr_free(it->csr);
+			it->csr = NULL;
+		}
+		free(buf);
+	}
+	if (r < 0)
+		it->csr_fault = NULL;	/* batch_check sees neither */
+}
+
 /*
- * Each CSR read and verified, each output new (or, with --resume, an
- * earlier run's) and named once, each key, mailbox and profile once;
- * 0 or -1.
+ * Each CSR read and verified (on every core), each output new (or, with
+ * --resume, an earlier run's) and named once, each key, mailbox and
+ * profile once; 0 or -1.
  */
 static int
 batch_check(struct batch *b)
 {
 	struct batch_item	**by;
 	struct stat		  sb;
-	struct err		  e;
-	uint8_t			 *buf;
-	size_t			  i, len;
+	size_t			  i;
 
+	par_each(b->n, batch_csr, b);
 	for (i = 0; i < b->n; i++) {
 		struct batch_item *it = &b->items[i];
 
@@ -537,21 +566,11 @@ batch_check(struct batch *b)
 			batch_error(b, it->line, "%s is there already "
 			    "(--resume skips what an earlier run issued)",
 			    it->out);
-		if (cli_read_file(it->csr_path, CSR_MAX_SIZE, &buf, &len,
-		    &e) != 0) {
-			batch_error(b, it->line, "%s", e.msg);
-			continue;
-		}
-		if ((it->csr = csr_parse(buf, len, &e)) == NULL)
-			batch_error(b, it->line, "%s: %s", it->csr_path, e.msg);
-		free(buf);
-		if (it->csr == NULL)
-			continue;
-		if (keys_spki_sha256(csr_pubkey(it->csr), it->spki, &e) != 0) {
-			batch_error(b, it->line, "%s: %s", it->csr_path, e.msg);
-			csr_free(it->csr);
-			it->csr = NULL;
-		} else if (b->st != NULL)
+		if (it->csr_fault != NULL)
+			batch_error(b, it->line, "%s", it->csr_fault);
+		else if (it->csr == NULL)
+			b->oom = 1;
+		else if (b->st != NULL)
 			batch_resume_line(b, it);
 	}
 	if ((by = calloc(b->n ? b->n : 1, sizeof(*by))) == NULL)
