@@ -444,79 +444,148 @@ out:
 	return rc;
 }
 
-/* --resume's search for one line's certificate of an earlier run. */
-struct batch_find {
-	struct batch_item	*it;
-	const gnutls_datum_t	*file;	/* the output file's DER, if there */
-	int			 found, oom;
+/*
+ * --resume: the lines looked up BATCH_RESUME_CHUNK at a time, each chunk
+ * in one query (store_cert_find_keys), with their output files' DER.
+ */
+#define BATCH_RESUME_CHUNK	1000
+
+struct batch_resume {
+	struct batch_item	**its;
+	const char		**emails, **profiles;
+	uint8_t			(*spkis)[32];
+	gnutls_datum_t		 *file;		/* .data NULL: no file */
+	unsigned char		 *found;
+	int			  oom;
 };
 
 static int
-batch_find_each(void *arg, const struct cert_row *r)
+batch_find_each(void *arg, size_t k, const struct cert_row *r)
 {
-	struct batch_find	*f = arg;
-	struct batch_item	*it = f->it;
+	struct batch_resume	*x = arg;
+	struct batch_item	*it = x->its[k];
 
-	if (f->file != NULL) {
+	if (x->found[k])
+		return 0;
+	if (x->file[k].data != NULL) {
 		/* the file must be one of them, byte for byte */
-		if (r->der_len != f->file->size ||
-		    memcmp(r->der, f->file->data, r->der_len) != 0)
+		if (r->der_len != x->file[k].size ||
+		    memcmp(r->der, x->file[k].data, r->der_len) != 0)
 			return 0;
 	} else {
 		/* no file: the newest one is written again */
 		if ((it->old.data = malloc(r->der_len)) == NULL) {
-			f->oom = 1;
-			return 1;
+			x->oom = 1;
+			return 0;
 		}
 		memcpy(it->old.data, r->der, r->der_len);
 		it->old.size = (unsigned)r->der_len;
 	}
 	snprintf(it->serial, sizeof(it->serial), "%s", r->serial);
-	f->found = 1;
-	return 1;
+	x->found[k] = 1;
+	return 0;
 }
 
-/* --resume: what an earlier run did for this line (it->act), or a fault. */
-static void
-batch_resume_line(struct batch *b, struct batch_item *it)
+/* The certificate in a line's output file, if the file is there (der
+ * left empty if not); -1 with a fault when it holds none. */
+static int
+batch_out_read(struct batch *b, struct batch_item *it, gnutls_datum_t *der)
 {
-	struct batch_find	 f = { it, NULL, 0, 0 };
-	gnutls_datum_t		 raw = { NULL, 0 }, der = { NULL, 0 };
-	struct stat		 sb;
-	struct err		 e;
-	uint8_t			*buf = NULL;
-	size_t			 len;
+	gnutls_datum_t	 raw;
+	struct stat	 sb;
+	struct err	 e;
+	uint8_t		*buf;
+	size_t		 len;
+	int		 r = -1;
 
-	if (lstat(it->out, &sb) == 0) {
-		if (S_ISREG(sb.st_mode) && cli_read_file(it->out, 65536, &buf,
-		    &len, &e) == 0) {
-			raw.data = buf;
-			raw.size = (unsigned)len;
-			if (gnutls_pem_base64_decode2("CERTIFICATE", &raw,
-			    &der) == 0)
-				f.file = &der;
+	der->data = NULL;
+	der->size = 0;
+	if (lstat(it->out, &sb) != 0)
+		return 0;
+	if (S_ISREG(sb.st_mode) && cli_read_file(it->out, 65536, &buf, &len,
+	    &e) == 0) {
+		raw.data = buf;
+		raw.size = (unsigned)len;
+		if (gnutls_pem_base64_decode2("CERTIFICATE", &raw, der) == 0 &&
+		    der->size > 0)
+			r = 0;
+		free(buf);
+	}
+	if (r != 0)
+		batch_error(b, it->line, "%s is there already and holds no "
+		    "certificate", it->out);
+	return r;
+}
+
+/* --resume: what an earlier run did for each line (it->act), or a
+ * fault; 0, or -1 (printed) when the database cannot be asked. */
+static int
+batch_resume(struct batch *b)
+{
+	struct batch_resume	 x;
+	struct err		 e;
+	size_t			 i = 0, k, m;
+	int			 rc = -1;
+
+	memset(&x, 0, sizeof(x));
+	if ((x.its = calloc(BATCH_RESUME_CHUNK, sizeof(*x.its))) == NULL ||
+	    (x.emails = calloc(BATCH_RESUME_CHUNK, sizeof(*x.emails))) ==
+	    NULL || (x.profiles = calloc(BATCH_RESUME_CHUNK,
+	    sizeof(*x.profiles))) == NULL || (x.spkis =
+	    calloc(BATCH_RESUME_CHUNK, sizeof(*x.spkis))) == NULL ||
+	    (x.file = calloc(BATCH_RESUME_CHUNK, sizeof(*x.file))) == NULL ||
+	    (x.found = calloc(BATCH_RESUME_CHUNK, 1)) == NULL) {
+		cli_fail("out of memory; nothing was issued");
+		goto out;
+	}
+	while (i < b->n) {
+		for (m = 0; i < b->n && m < BATCH_RESUME_CHUNK; i++) {
+			struct batch_item *it = &b->items[i];
+
+			if (it->csr == NULL ||
+			    batch_out_read(b, it, &x.file[m]) != 0)
+				continue;
+			x.its[m] = it;
+			x.emails[m] = it->email;
+			x.profiles[m] = cert_profile_name(it->profile);
+			memcpy(x.spkis[m], it->spki, 32);
+			x.found[m] = 0;
+			m++;
 		}
-		if (f.file == NULL) {
-			batch_error(b, it->line, "%s is there already and "
-			    "holds no certificate", it->out);
+		if (store_cert_find_keys(b->st, m, x.emails, x.profiles,
+		    (const uint8_t (*)[32])x.spkis, batch_find_each, &x,
+		    &e) != 0) {
+			cli_fail("%s; nothing was issued", e.msg);
+			goto out;
+		}
+		for (k = 0; k < m; k++) {
+			struct batch_item *it = x.its[k];
+
+			if (x.file[k].data != NULL && !x.found[k])
+				batch_error(b, it->line, "%s is there already, "
+				    "and is not a valid certificate of this CA "
+				    "for this line's key, mailbox and profile",
+				    it->out);
+			else if (x.found[k])
+				it->act = x.file[k].data != NULL ? BATCH_DONE :
+				    BATCH_REWRITE;
+			gnutls_free(x.file[k].data);
+			x.file[k].data = NULL;
+		}
+		if (x.oom) {
+			cli_fail("out of memory; nothing was issued");
 			goto out;
 		}
 	}
-	if (store_cert_find_key(b->st, it->email,
-	    cert_profile_name(it->profile), it->spki, batch_find_each, &f,
-	    &e) != 0)
-		batch_error(b, it->line, "%s", e.msg);
-	else if (f.oom)
-		b->oom = 1;
-	else if (f.file != NULL && !f.found)
-		batch_error(b, it->line, "%s is there already, and is not a "
-		    "valid certificate of this CA for this line's key, "
-		    "mailbox and profile", it->out);
-	else if (f.found)
-		it->act = f.file != NULL ? BATCH_DONE : BATCH_REWRITE;
+	rc = 0;
 out:
-	gnutls_free(der.data);
-	free(buf);
+	free(x.its);
+	free(x.emails);
+	free(x.profiles);
+	free(x.spkis);
+	free(x.file);
+	free(x.found);
+	return rc;
 }
 
 /* One line's CSR read, verified and its key hashed (par_each, on any
@@ -570,9 +639,9 @@ batch_check(struct batch *b)
 			batch_error(b, it->line, "%s", it->csr_fault);
 		else if (it->csr == NULL)
 			b->oom = 1;
-		else if (b->st != NULL)
-			batch_resume_line(b, it);
 	}
+	if (b->st != NULL && batch_resume(b) != 0)
+		return -1;
 	if ((by = calloc(b->n ? b->n : 1, sizeof(*by))) == NULL)
 		return cli_fail("out of memory"), -1;
 	for (i = 0; i < b->n; i++)

@@ -692,9 +692,11 @@ store_cert_insert(struct store *s, const struct cert_row *c, struct err *e)
 	"coalesce(extract(epoch from revoked_at)::bigint, 0), " \
 	"coalesce(revocation_reason, -1)"
 
+/* Each row of r to fn; or, with fnx, to fnx with the row's column 14
+ * (a 1-based index) less one. */
 static int
-each_cert(struct store *s, PGresult *r, store_cert_fn fn, void *arg,
-    struct err *e)
+each_cert_ix(struct store *s, PGresult *r, store_cert_fn fn,
+    store_cert_ix_fn fnx, void *arg, struct err *e)
 {
 	struct cert_row	 c;
 	unsigned char	*der, *spki;
@@ -729,12 +731,20 @@ each_cert(struct store *s, PGresult *r, store_cert_fn fn, void *arg,
 		c.issued_at = strtoll(PQgetvalue(r, i, 11), NULL, 10);
 		c.revoked_at = strtoll(PQgetvalue(r, i, 12), NULL, 10);
 		c.reason = atoi(PQgetvalue(r, i, 13));
-		rc = fn(arg, &c);
+		rc = fnx != NULL ? fnx(arg, (size_t)strtoull(PQgetvalue(r, i, 14),
+		    NULL, 10) - 1, &c) : fn(arg, &c);
 		PQfreemem(spki);
 		PQfreemem(der);
 	}
 	/* > 0: the callback had what it wanted; < 0: it failed, e set */
 	return rc < 0 ? -1 : 0;
+}
+
+static int
+each_cert(struct store *s, PGresult *r, store_cert_fn fn, void *arg,
+    struct err *e)
+{
+	return each_cert_ix(s, r, fn, NULL, arg, e);
 }
 
 int
@@ -772,27 +782,6 @@ store_cert_get(struct store *s, const char *serial, store_cert_fn fn,
 	if (r == NULL)
 		return -1;
 	rc = PQntuples(r) == 0 ? 1 : each_cert(s, r, fn, arg, e);
-	PQclear(r);
-	return rc;
-}
-
-int
-store_cert_find_key(struct store *s, const char *email, const char *profile,
-    const uint8_t spki_sha256[32], store_cert_fn fn, void *arg,
-    struct err *e)
-{
-	const char	*v[3] = { email, profile, (const char *)spki_sha256 };
-	int		 l[3] = { 0, 0, 32 }, f[3] = { 0, 0, 1 };
-	PGresult	*r;
-	int		 rc;
-
-	r = q(s, "SELECT " CERT_COLS " FROM certificates WHERE "
-	    "spki_sha256 = $3 AND lower(email) = lower($1) AND profile = $2 "
-	    "AND revoked_at IS NULL AND not_after > now() "
-	    "ORDER BY issued_at DESC, serial", 3, v, l, f, e);
-	if (r == NULL)
-		return -1;
-	rc = each_cert(s, r, fn, arg, e);
 	PQclear(r);
 	return rc;
 }
@@ -1046,6 +1035,43 @@ arrs_free(struct store_arr *a, size_t n)
 
 	for (i = 0; i < n; i++)
 		store_arr_free(&a[i]);
+}
+
+int
+store_cert_find_keys(struct store *s, size_t n, const char *const *emails,
+    const char *const *profiles, const uint8_t (*spkis)[32],
+    store_cert_ix_fn fn, void *arg, struct err *e)
+{
+	struct store_arr	 a[3];
+	const char		*v[3];
+	PGresult		*r;
+	size_t			 i;
+	int			 k, rc = -1;
+
+	if (n == 0)
+		return 0;
+	for (k = 0; k < 3; k++)
+		store_arr_init(&a[k]);
+	for (i = 0; i < n; i++) {
+		store_arr_text(&a[0], emails[i]);
+		store_arr_text(&a[1], profiles[i]);
+		store_arr_bytea(&a[2], spkis[i], 32);
+	}
+	if (arr_values(a, 3, v, e) != 0)
+		goto out;
+	r = q(s, "SELECT " CERT_COLS ", u.i FROM unnest($1::text[], "
+	    "$2::text[], $3::bytea[]) WITH ORDINALITY AS u(m, p, k, i) "
+	    "JOIN certificates ON spki_sha256 = u.k AND lower(email) = "
+	    "lower(u.m) AND profile = u.p WHERE revoked_at IS NULL AND "
+	    "not_after > now() ORDER BY u.i, issued_at DESC, serial", 3, v,
+	    NULL, NULL, e);
+	if (r == NULL)
+		goto out;
+	rc = each_cert_ix(s, r, NULL, fn, arg, e);
+	PQclear(r);
+out:
+	arrs_free(a, 3);
+	return rc;
 }
 
 /* ---- many rows at once ----------------------------------------------- */

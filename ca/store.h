@@ -93,11 +93,17 @@ int	store_cert_list(struct store *, const char *email, store_cert_fn fn,
 /* One certificate by serial (lower-case hex). 0 found, 1 not found. */
 int	store_cert_get(struct store *, const char *serial, store_cert_fn fn,
 	    void *arg, struct err *e);
-/* The valid (unrevoked, unexpired) certificates of one key for one
- * mailbox (case-insensitive) and profile, newest first. */
-int	store_cert_find_key(struct store *, const char *email,
-	    const char *profile, const uint8_t spki_sha256[32],
-	    store_cert_fn fn, void *arg, struct err *e);
+/*
+ * The valid (unrevoked, unexpired) certificates of n keys, each for one
+ * mailbox (case-insensitive) and profile, in one query: fn(arg, i, row)
+ * for each of key i's, i in order and each i's newest first.
+ */
+typedef int (*store_cert_ix_fn)(void *arg, size_t i,
+	    const struct cert_row *r);
+int	store_cert_find_keys(struct store *, size_t n,
+	    const char *const *emails, const char *const *profiles,
+	    const uint8_t (*spkis)[32], store_cert_ix_fn fn, void *arg,
+	    struct err *e);
 /* Counts rows in certificates (for tests of "nothing changed"). */
 int	store_cert_count(struct store *, int64_t *n, struct err *e);
 
