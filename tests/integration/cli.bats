@@ -483,6 +483,40 @@ stored() {
 	[ "$status" -eq 0 ]
 }
 
+@test "issue --batch --resume over more lines than one lookup takes (1,000): every line is found in its own chunk" {
+	local d="$W/bigbatch" i
+	mkdir -p "$d/c" "$d/out"
+	make_csr ecdsa-p256 "$d/one.csr"
+	# one key for 1,100 mailboxes: each line its own key, mailbox and profile
+	for i in $(seq 1 1100); do
+		cp "$d/one.csr" "$d/c/k$i.csr"
+		echo "c/k$i.csr big$i@example.com signing"
+	done >"$d/list.txt"
+	run sg "$H" issue --batch "$d/list.txt" --out-dir "$d/out"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"1100 certificates issued"* ]]
+	before=$(count_certs)
+	# lines 1000 and 1001 lost on either side of the first chunk's end,
+	# line 1050's file not a certificate
+	rm "$d/out/k1000.pem" "$d/out/k1001.pem"
+	cp "$d/out/k1050.pem" "$W/k1050.pem"
+	echo junk >"$d/out/k1050.pem"
+	run sg "$H" issue --batch "$d/list.txt" --out-dir "$d/out" --resume
+	[ "$status" -eq 1 ]
+	[ "$(grep -o 'line [0-9]*:' <<<"$output" | tr '\n' ' ')" = "line 1050: " ]
+	cp "$W/k1050.pem" "$d/out/k1050.pem"
+	run sg "$H" issue --batch "$d/list.txt" --out-dir "$d/out" --resume
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^written again ' <<<"$output")" -eq 2 ]
+	[[ "$output" == *" for big1000@example.com (signing) to $d/out/k1000.pem"* ]]
+	[[ "$output" == *" for big1001@example.com (signing) to $d/out/k1001.pem"* ]]
+	[[ "$output" == *"0 certificates issued; 1100 issued by an earlier run (2 of them written again)"* ]]
+	[ "$(count_certs)" -eq "$before" ]
+	for i in 1000 1001; do
+		[[ "$(openssl x509 -in "$d/out/k$i.pem" -noout -ext subjectAltName)" == *"email:big$i@example.com"* ]]
+	done
+}
+
 @test "issue --batch: every faulty line is named in order, and nothing is issued" {
 	local d="$W/badbatch"
 	mkdir -p "$d/csrs/b" "$d/out"
