@@ -343,6 +343,7 @@ struct cert_arg {
 	char		 email[256];
 	int		 valid;
 	int		 found;
+	int		 oom;
 	time_t		 now;
 };
 
@@ -351,8 +352,10 @@ get_cert(void *arg, const struct cert_row *r)
 {
 	struct cert_arg	*a = arg;
 
-	if ((a->der.data = gnutls_malloc(r->der_len)) == NULL)
+	if ((a->der.data = gnutls_malloc(r->der_len)) == NULL) {
+		a->oom = 1;
 		return 1;
+	}
 	memcpy(a->der.data, r->der, r->der_len);
 	a->der.size = (unsigned)r->der_len;
 	snprintf(a->email, sizeof(a->email), "%s", r->email);
@@ -401,6 +404,8 @@ job_prepare(struct publish *p, struct jobctx *x, struct err *e)
 		return 0;
 	if (store_cert_get(p->st, x->j->ref, get_cert, &x->ca, e) < 0)
 		return -1;
+	if (x->ca.oom)
+		return err_set(e, "out of memory");
 	if (!x->ca.found) {
 		snprintf(x->errs, sizeof(x->errs), "certificate %s is not in "
 		    "the database", x->j->ref);
