@@ -11,12 +11,54 @@
 #include "asn.h"
 #include "ocsp.h"
 
-#define OID_SHA1	"1.3.14.3.2.26"
-#define OID_SHA256	"2.16.840.1.101.3.4.2.1"
 #define OID_NONCE	"1.3.6.1.5.5.7.48.1.2"	/* RFC 8954 2.1 */
 #define OID_BASIC	"1.3.6.1.5.5.7.48.1.1"	/* RFC 6960 4.2.1 */
 #define OID_NOCHECK	"1.3.6.1.5.5.7.48.1.5"	/* RFC 6960 4.2.2.2.1 */
 #define OID_KP_OCSP	"1.3.6.1.5.5.7.3.9"	/* RFC 5280 4.2.1.12 */
+
+/* The CertID hash algorithms answered (RFC 6960 4.1.1 names none; RFC
+ * 5019 clients send SHA-1, others SHA-256 and up). */
+static const struct {
+	int		 alg;
+	const char	*oid, *name;
+} certid_hashes[] = {
+	{ GNUTLS_DIG_SHA1,	"1.3.14.3.2.26",		"sha1" },
+	{ GNUTLS_DIG_SHA256,	"2.16.840.1.101.3.4.2.1",	"sha256" },
+	{ GNUTLS_DIG_SHA384,	"2.16.840.1.101.3.4.2.2",	"sha384" },
+	{ GNUTLS_DIG_SHA512,	"2.16.840.1.101.3.4.2.3",	"sha512" },
+};
+#define NHASHES	(sizeof(certid_hashes) / sizeof(certid_hashes[0]))
+
+const char *
+ocsp_hash_name(int alg)
+{
+	size_t	i;
+
+	for (i = 0; i < NHASHES; i++)
+		if (certid_hashes[i].alg == alg)
+			return certid_hashes[i].name;
+	return NULL;
+}
+
+/* The OID of a CertID hash, NULL for one not answered. */
+static const char *
+hash_oid(int alg)
+{
+	size_t	i;
+
+	for (i = 0; i < NHASHES; i++)
+		if (certid_hashes[i].alg == alg)
+			return certid_hashes[i].oid;
+	return NULL;
+}
+
+/* A CertID whose hash is one answered, with its full length. */
+static int
+certid_hash_ok(const struct ocsp_certid *id)
+{
+	return id != NULL && hash_oid(id->hash) != NULL &&
+	    id->hash_len == gnutls_hash_get_len(id->hash);
+}
 
 struct ocsp_request {
 	size_t			n;
@@ -38,21 +80,21 @@ certid_read(asn1_node n, const char *base, struct ocsp_certid *id,
 {
 	char	name[128], oid[128];
 	uint8_t	param[8];
+	size_t	k;
 	int	len, rc;
 
 	snprintf(name, sizeof(name), "%s.hashAlgorithm.algorithm", base);
 	len = sizeof(oid);
 	if (read_value(n, name, oid, &len) < 0)
 		return err_set(e, "CertID without a hash algorithm");
-	/* RFC 6960 4.1.1; RFC 5019 would allow SHA-1 only, RFC 6960 B.2
-	 * also SHA-256. Anything else cannot be matched. */
-	if (strcmp(oid, OID_SHA1) == 0)
-		id->hash = GNUTLS_DIG_SHA1;
-	else if (strcmp(oid, OID_SHA256) == 0)
-		id->hash = GNUTLS_DIG_SHA256;
-	else
+	/* RFC 6960 4.1.1: the issuer hashes in the request's algorithm */
+	for (k = 0; k < NHASHES && strcmp(oid, certid_hashes[k].oid) != 0;
+	    k++)
+		;
+	if (k == NHASHES)
 		return err_set(e, "CertID hash algorithm %s is not supported "
-		    "(SHA-1 or SHA-256)", oid);
+		    "(SHA-1, SHA-256, SHA-384 or SHA-512)", oid);
+	id->hash = certid_hashes[k].alg;
 	id->hash_len = gnutls_hash_get_len(id->hash);
 	/* parameters: absent or NULL (RFC 5754 2) */
 	snprintf(name, sizeof(name), "%s.hashAlgorithm.parameters", base);
@@ -284,17 +326,15 @@ single_write(asn1_node n, const struct ocsp_single *s, struct err *e)
 	const char			*p = "responses.?LAST";
 	char				 name[96], t[16], num[8];
 
-	if (id == NULL || (id->hash != GNUTLS_DIG_SHA1 &&
-	    id->hash != GNUTLS_DIG_SHA256) ||
-	    id->hash_len != gnutls_hash_get_len(id->hash) ||
-	    id->serial_len < 1 || id->serial_len > sizeof(id->serial))
+	if (!certid_hash_ok(id) || id->serial_len < 1 ||
+	    id->serial_len > sizeof(id->serial))
 		return err_set(e, "invalid CertID");
 	if (w(n, "responses", "NEW", 1, e) < 0)
 		return -1;
 	/* RFC 6960 4.2.1: certID as in the request */
 #define F(x) (snprintf(name, sizeof(name), "%s.%s", p, x), name)
-	if (w(n, F("certID.hashAlgorithm.algorithm"), id->hash ==
-	    GNUTLS_DIG_SHA1 ? OID_SHA1 : OID_SHA256, 1, e) < 0 ||
+	if (w(n, F("certID.hashAlgorithm.algorithm"), hash_oid(id->hash), 1,
+	    e) < 0 ||
 	    w(n, F("certID.hashAlgorithm.parameters"), "\x05\x00", 2, e) < 0 ||
 	    w(n, F("certID.issuerNameHash"), id->name_hash, id->hash_len,
 	    e) < 0 ||
@@ -500,9 +540,7 @@ ocsp_certid_matches_issuer(const struct ocsp_certid *id, gnutls_x509_crt_t ca)
 	size_t		khlen;
 	int		match = 0;
 
-	if (id == NULL || (id->hash != GNUTLS_DIG_SHA1 &&
-	    id->hash != GNUTLS_DIG_SHA256) ||
-	    id->hash_len != gnutls_hash_get_len(id->hash))
+	if (!certid_hash_ok(id))
 		goto out;
 	/* RFC 6960 4.1.1: hash of the issuer's DER subject name, and of
 	 * its subjectPublicKey BIT STRING value */

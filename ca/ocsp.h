@@ -21,7 +21,8 @@
 #define OCSP_NONCE_MAX		32	/* RFC 8954 2.1 */
 
 struct ocsp_certid {
-	int		hash;		/* GNUTLS_DIG_SHA1 or GNUTLS_DIG_SHA256 */
+	int		hash;		/* GNUTLS_DIG_SHA1, _SHA256, _SHA384
+					 * or _SHA512 */
 	uint8_t		name_hash[64], key_hash[64];
 	size_t		hash_len;
 	uint8_t		serial[20];	/* INTEGER content octets as sent */
@@ -30,8 +31,12 @@ struct ocsp_certid {
 
 struct ocsp_request;
 
+/* The name of a CertID hash ("sha1", "sha256", "sha384", "sha512"), NULL
+ * for any other. */
+const char *ocsp_hash_name(int alg);
+
 /* Parses a DER OCSPRequest (RFC 6960 4.1.1): 1..OCSP_MAX_CERTS CertIDs
- * with SHA-1 or SHA-256, an optional nonce (RFC 8954; one outside 1..32
+ * with SHA-1, SHA-256, SHA-384 or SHA-512, an optional nonce (RFC 8954; one outside 1..32
  * octets is ignored, 2.1), no unknown critical extension, no trailing
  * octets. A signature on the request is not checked. */
 struct ocsp_request *ocsp_request_parse(const uint8_t *der, size_t len,

@@ -20,11 +20,11 @@
  * cache is full (SIGNET_OCSP_CACHE_ENTRIES per worker, 20000 by default;
  * 0 turns the cache off).
  *
- * Everything else (a nonce, several CertIDs, no pre-signed response) goes
- * to ca-serve through ocsp_queue in a Kore task that waits up to two
- * seconds for the answer; those requests are rate-limited overall
- * (SIGNET_OCSP_QUEUE_RATE per second, 50 by default), beyond which the
- * answer is tryLater.
+ * Everything else (a nonce, several CertIDs, a SHA-384 or SHA-512 CertID,
+ * no pre-signed response) goes to ca-serve through ocsp_queue in a Kore
+ * task that waits up to two seconds for the answer; those requests are
+ * rate-limited overall (SIGNET_OCSP_QUEUE_RATE per second, 50 by
+ * default), beyond which the answer is tryLater.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -102,7 +102,7 @@ static struct {
 	u_int64_t			 poll_sent_ms;
 	/* CertID issuer hashes (RFC 6960 4.1.1): SHA-1, SHA-256 */
 	int				 issuer_ready;
-	u_int8_t			 name_hash[2][32], key_hash[2][32];
+	u_int8_t			 name_hash[4][64], key_hash[4][64];
 } cache;
 
 enum ocsp_phase {
@@ -325,7 +325,7 @@ cache_init(void)
 static size_t
 cache_key(const struct ocsp_certid *id, u_int8_t key[CACHE_KEY_MAX])
 {
-	key[0] = id->hash == GNUTLS_DIG_SHA1 ? 1 : 2;
+	key[0] = (u_int8_t)id->hash;	/* a gnutls_digest_algorithm_t */
 	memcpy(key + 1, id->serial, id->serial_len);
 	return 1 + id->serial_len;
 }
@@ -569,7 +569,11 @@ poll_maybe(void)
 	poll_send();
 }
 
-/* RFC 6960 4.1.1: the CertID names our CA (hashes made once a worker). */
+/* RFC 6960 4.1.1: the CertID names our CA (hashes made once a worker,
+ * in each algorithm ca/ocsp.c reads). */
+static const int issuer_algs[4] = { GNUTLS_DIG_SHA1, GNUTLS_DIG_SHA256,
+    GNUTLS_DIG_SHA384, GNUTLS_DIG_SHA512 };
+
 static int
 issuer_matches(const struct ocsp_certid *id, gnutls_x509_crt_t ca)
 {
@@ -581,8 +585,8 @@ issuer_matches(const struct ocsp_certid *id, gnutls_x509_crt_t ca)
 	if (!cache.issuer_ready) {
 		if (gnutls_x509_crt_get_raw_dn(ca, &dn) < 0)
 			return 0;
-		for (i = 0; i < 2; i++) {
-			h = i == 0 ? GNUTLS_DIG_SHA1 : GNUTLS_DIG_SHA256;
+		for (i = 0; i < 4; i++) {
+			h = issuer_algs[i];
 			if (gnutls_hash_fast(h, dn.data, dn.size,
 			    cache.name_hash[i]) < 0 ||
 			    asn_key_hash(ca, h, kh, &klen, NULL) < 0 ||
@@ -595,13 +599,9 @@ issuer_matches(const struct ocsp_certid *id, gnutls_x509_crt_t ca)
 		gnutls_free(dn.data);
 		cache.issuer_ready = 1;
 	}
-	if (id->hash == GNUTLS_DIG_SHA1)
-		i = 0;
-	else if (id->hash == GNUTLS_DIG_SHA256)
-		i = 1;
-	else
-		return 0;
-	return id->hash_len == gnutls_hash_get_len(id->hash) &&
+	for (i = 0; i < 4 && issuer_algs[i] != id->hash; i++)
+		;
+	return i < 4 && id->hash_len == gnutls_hash_get_len(id->hash) &&
 	    memcmp(id->name_hash, cache.name_hash[i], id->hash_len) == 0 &&
 	    memcmp(id->key_hash, cache.key_hash[i], id->hash_len) == 0;
 }
@@ -726,7 +726,7 @@ lookup_start(struct http_request *req, const struct ocsp_certid *id,
 	memcpy(st->key, key, klen);
 	st->key_len = klen;
 	serial_hex(id, st->serial);
-	st->hash_name = id->hash == GNUTLS_DIG_SHA1 ? "sha1" : "sha256";
+	st->hash_name = ocsp_hash_name(id->hash);
 	memcpy(st->req, der, len);
 	st->req_len = len;
 	kore_pgsql_init(&st->sql);
@@ -1032,7 +1032,10 @@ web_ocsp(struct http_request *req)
 			goto out;
 		}
 	nonce = ocsp_request_nonce(r, &nlen);
-	if (ocsp_request_count(r) == 1 && nonce == NULL) {
+	/* pre-signed: one SHA-1 or SHA-256 CertID without a nonce */
+	if (ocsp_request_count(r) == 1 && nonce == NULL &&
+	    (ocsp_request_certid(r, 0)->hash == GNUTLS_DIG_SHA1 ||
+	    ocsp_request_certid(r, 0)->hash == GNUTLS_DIG_SHA256)) {
 		rc = lookup_start(req, ocsp_request_certid(r, 0), der, len);
 		ocsp_request_free(r);
 		return rc;

@@ -99,6 +99,43 @@ ask() {	# ask CERT [openssl ocsp options...]
 	[[ "$output" == *"$W/good.pem: good"* ]]
 }
 
+@test "SHA-384 and SHA-512 CertIDs are answered afresh in their own algorithm and never kept as pre-signed; SHA-224 is malformedRequest" {
+	local before h
+	# openssl ocsp wants the digest before -cert
+	ask_h() {	# ask_h HASH CERT [options...]
+		local h=$1 c=$2; shift 2
+		openssl ocsp -url "$URL/ocsp" -issuer "$H/ca.pem" -$h \
+		    -cert "$W/$c.pem" -CAfile "$H/ca.pem" "$@" 2>&1
+	}
+	before=$(psql_home "$H" "SELECT count(*) FROM ocsp_responses")
+	for h in sha384 sha512; do
+		run ask_h $h good -no_nonce -resp_text
+		[[ "$output" == *"Response verify OK"* ]]
+		[[ "$output" == *"Hash Algorithm: $h"* ]]
+		[[ "$output" == *"$W/good.pem: good"* ]]
+		run ask_h $h bad -no_nonce
+		[[ "$output" == *"Response verify OK"* ]]
+		[[ "$output" == *"$W/bad.pem: revoked"* ]]
+		[[ "$output" == *"Reason: keyCompromise"* ]]
+		# several in one request, with a nonce
+		run openssl ocsp -url "$URL/ocsp" -issuer "$H/ca.pem" -$h \
+		    -cert "$W/good.pem" -cert "$W/unknown.pem" -CAfile "$H/ca.pem"
+		[[ "$output" == *"Response verify OK"* ]]
+		[[ "$output" == *"$W/good.pem: good"* ]]
+		[[ "$output" == *"$W/unknown.pem: unknown"* ]]
+	done
+	[ "$(psql_home "$H" "SELECT count(*) FROM ocsp_responses")" -eq "$before" ]
+	# another issuer, in SHA-384, is still not ours to answer
+	openssl ocsp -issuer "$W/other-ca.pem" -sha384 -cert "$W/other-ca.pem" \
+	    -no_nonce -reqout "$W/o384.der"
+	curl -s -o "$W/o384r.der" -H 'content-type: application/ocsp-request' \
+	    --data-binary @"$W/o384.der" "$URL/ocsp"
+	run openssl ocsp -respin "$W/o384r.der" -resp_text
+	[[ "$output" == *"unauthorized (6)"* ]]
+	run ask_h sha224 good -no_nonce
+	[[ "$output" == *"malformedrequest (1)"* ]]
+}
+
 @test "GET with the base64 request in the URL, plain and URL-encoded, with RFC 5019 headers" {
 	openssl ocsp -issuer "$H/ca.pem" -cert "$W/good.pem" -no_nonce -reqout "$W/req.der"
 	b64=$(base64 -w0 "$W/req.der")

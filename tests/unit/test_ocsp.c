@@ -220,7 +220,7 @@ test_ocsp_parses_openssl_sha1_request_with_nonce(void **state)
 }
 
 static void
-test_ocsp_parses_sha256_certids_and_two_certs(void **state)
+test_ocsp_parses_sha256_to_sha512_certids_and_two_certs(void **state)
 {
 	struct err		 e = { "" };
 	struct ocsp_request	*req;
@@ -229,6 +229,19 @@ test_ocsp_parses_sha256_certids_and_two_certs(void **state)
 	    "req256.der", &e));
 	assert_certid_is(ocsp_request_certid(req, 0), leaf, GNUTLS_DIG_SHA256);
 	assert_int_equal(ocsp_request_certid(req, 0)->hash_len, 32);
+	ocsp_request_free(req);
+
+	/* RFC 6960 names no hash: SHA-384 and SHA-512 CertIDs are read and
+	 * matched against the issuer in their own algorithm */
+	assert_non_null(req = openssl_request("-sha384 -cert c.pem",
+	    "req384.der", &e));
+	assert_certid_is(ocsp_request_certid(req, 0), leaf, GNUTLS_DIG_SHA384);
+	assert_int_equal(ocsp_request_certid(req, 0)->hash_len, 48);
+	ocsp_request_free(req);
+	assert_non_null(req = openssl_request("-sha512 -cert c.pem",
+	    "req512.der", &e));
+	assert_certid_is(ocsp_request_certid(req, 0), leaf, GNUTLS_DIG_SHA512);
+	assert_int_equal(ocsp_request_certid(req, 0)->hash_len, 64);
 	ocsp_request_free(req);
 
 	assert_non_null(req = openssl_request("-cert c.pem -cert c2.pem",
@@ -255,9 +268,10 @@ test_ocsp_refuses_bad_requests(void **state)
 	assert_non_null(strstr(e.msg, "not a DER OCSPRequest"));
 	assert_null(ocsp_request_parse(garbage, 0, &e));
 
-	assert_null(req = openssl_request("-sha384 -cert c.pem", "r384.der",
+	/* SHA-224 (and anything but SHA-1, -256, -384, -512) is refused */
+	assert_null(req = openssl_request("-sha224 -cert c.pem", "r224.der",
 	    &e));
-	assert_non_null(strstr(e.msg, "hash algorithm 2.16.840.1.101.3.4.2.2 "
+	assert_non_null(strstr(e.msg, "hash algorithm 2.16.840.1.101.3.4.2.4 "
 	    "is not supported"));
 
 	assert_int_equal(gnutls_load_file(path("req.der"), &der), 0);
@@ -509,7 +523,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ocsp_parses_openssl_sha1_request_with_nonce),
-		cmocka_unit_test(test_ocsp_parses_sha256_certids_and_two_certs),
+		cmocka_unit_test(
+		    test_ocsp_parses_sha256_to_sha512_certids_and_two_certs),
 		cmocka_unit_test(test_ocsp_refuses_bad_requests),
 		cmocka_unit_test(test_ocsp_good_revoked_unknown_verify_in_openssl_and_gnutls),
 		cmocka_unit_test(test_ocsp_delegated_responder_verifies_against_ca),
