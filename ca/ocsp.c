@@ -18,7 +18,7 @@
 
 /* The CertID hash algorithms answered (RFC 6960 4.1.1 names none; RFC
  * 5019 clients send SHA-1, others SHA-256 and up). */
-static const struct {
+static const struct certid_hash {
 	int		 alg;
 	const char	*oid, *name;
 } certid_hashes[] = {
@@ -29,34 +29,31 @@ static const struct {
 };
 #define NHASHES	(sizeof(certid_hashes) / sizeof(certid_hashes[0]))
 
-const char *
-ocsp_hash_name(int alg)
+/* The table's entry for a CertID hash, NULL for one not answered. */
+static const struct certid_hash *
+hash_entry(int alg)
 {
 	size_t	i;
 
 	for (i = 0; i < NHASHES; i++)
 		if (certid_hashes[i].alg == alg)
-			return certid_hashes[i].name;
+			return &certid_hashes[i];
 	return NULL;
 }
 
-/* The OID of a CertID hash, NULL for one not answered. */
-static const char *
-hash_oid(int alg)
+const char *
+ocsp_hash_name(int alg)
 {
-	size_t	i;
+	const struct certid_hash	*h = hash_entry(alg);
 
-	for (i = 0; i < NHASHES; i++)
-		if (certid_hashes[i].alg == alg)
-			return certid_hashes[i].oid;
-	return NULL;
+	return h != NULL ? h->name : NULL;
 }
 
 /* A CertID whose hash is one answered, with its full length. */
 static int
 certid_hash_ok(const struct ocsp_certid *id)
 {
-	return id != NULL && hash_oid(id->hash) != NULL &&
+	return id != NULL && hash_entry(id->hash) != NULL &&
 	    id->hash_len == gnutls_hash_get_len(id->hash);
 }
 
@@ -333,8 +330,8 @@ single_write(asn1_node n, const struct ocsp_single *s, struct err *e)
 		return -1;
 	/* RFC 6960 4.2.1: certID as in the request */
 #define F(x) (snprintf(name, sizeof(name), "%s.%s", p, x), name)
-	if (w(n, F("certID.hashAlgorithm.algorithm"), hash_oid(id->hash), 1,
-	    e) < 0 ||
+	if (w(n, F("certID.hashAlgorithm.algorithm"), hash_entry(id->hash)->oid,
+	    1, e) < 0 ||
 	    w(n, F("certID.hashAlgorithm.parameters"), "\x05\x00", 2, e) < 0 ||
 	    w(n, F("certID.issuerNameHash"), id->name_hash, id->hash_len,
 	    e) < 0 ||
