@@ -19,6 +19,7 @@
 #
 # Everything lives under DIR: pid, logs, temp paths; nothing in /etc or /var.
 set -euo pipefail
+. "$(dirname "$0")/stop-pid.sh"
 
 cmd=${1:-}; dir=${2:-}
 usage() { echo "usage: $0 start DIR UPSTREAM_PORT [HTTPS_PORT] | stop DIR" >&2; exit 2; }
@@ -125,12 +126,7 @@ CONF
 	;;
 stop)
 	if running; then
-		pid=$(cat "$dir/nginx.pid")
-		kill "$pid"
-		for _ in $(seq 1 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
+		stop_pid "$(cat "$dir/nginx.pid")" nginx
 	fi
 	;;
 *)

@@ -27,6 +27,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/scripts/stop-pid.sh"
 cmd=${1:-}; dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR [PORT]" >&2; exit 2; }
 
@@ -122,25 +123,9 @@ CONF
 	exit 1
 	;;
 stop)
-	# gone for certain before this returns: a slapd still shutting down
-	# would make the next start see it "running" and do nothing, and then
-	# leave no directory at all. mdb is crash-safe, so after 30 s a slapd
-	# that has not finished is killed.
+	# mdb is crash-safe: a slapd that takes over 30 s is killed
 	if running; then
-		pid=$(cat "$dir/slapd.pid")
-		kill "$pid"
-		for _ in $(seq 1 300); do
-			kill -0 "$pid" 2>/dev/null || exit 0
-			sleep 0.1
-		done
-		echo "slapd.sh: slapd $pid still running after 30 s; killing it" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-		for _ in $(seq 1 50); do
-			kill -0 "$pid" 2>/dev/null || exit 0
-			sleep 0.1
-		done
-		echo "slapd.sh: slapd $pid would not stop" >&2
-		exit 1
+		stop_pid "$(cat "$dir/slapd.pid")" slapd
 	fi
 	;;
 *)
