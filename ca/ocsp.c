@@ -21,13 +21,14 @@
 static const struct certid_hash {
 	int		 alg;
 	const char	*oid, *name;
-} certid_hashes[] = {
-	{ GNUTLS_DIG_SHA1,	"1.3.14.3.2.26",		"sha1" },
-	{ GNUTLS_DIG_SHA256,	"2.16.840.1.101.3.4.2.1",	"sha256" },
-	{ GNUTLS_DIG_SHA384,	"2.16.840.1.101.3.4.2.2",	"sha384" },
-	{ GNUTLS_DIG_SHA512,	"2.16.840.1.101.3.4.2.3",	"sha512" },
+	int		 presigned;
+} certid_hashes[OCSP_HASHES] = {
+	{ GNUTLS_DIG_SHA1,	"1.3.14.3.2.26",		"sha1",   1 },
+	{ GNUTLS_DIG_SHA256,	"2.16.840.1.101.3.4.2.1",	"sha256", 1 },
+	{ GNUTLS_DIG_SHA384,	"2.16.840.1.101.3.4.2.2",	"sha384", 0 },
+	{ GNUTLS_DIG_SHA512,	"2.16.840.1.101.3.4.2.3",	"sha512", 0 },
 };
-#define NHASHES	(sizeof(certid_hashes) / sizeof(certid_hashes[0]))
+#define NHASHES	OCSP_HASHES
 
 /* The table's entry for a CertID hash, NULL for one not answered. */
 static const struct certid_hash *
@@ -41,12 +42,26 @@ hash_entry(int alg)
 	return NULL;
 }
 
+int
+ocsp_hash_alg(size_t i)
+{
+	return i < NHASHES ? certid_hashes[i].alg : 0;
+}
+
 const char *
 ocsp_hash_name(int alg)
 {
 	const struct certid_hash	*h = hash_entry(alg);
 
 	return h != NULL ? h->name : NULL;
+}
+
+int
+ocsp_hash_presigned(int alg)
+{
+	const struct certid_hash	*h = hash_entry(alg);
+
+	return h != NULL && h->presigned;
 }
 
 /* A CertID whose hash is one answered, with its full length. */

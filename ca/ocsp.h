@@ -31,9 +31,17 @@ struct ocsp_certid {
 
 struct ocsp_request;
 
+/* The CertID hashes read and answered: SHA-1, SHA-256, SHA-384, SHA-512
+ * (ocsp_hash_alg(0 .. OCSP_HASHES-1)). */
+#define OCSP_HASHES	4
+int	ocsp_hash_alg(size_t i);
 /* The name of a CertID hash ("sha1", "sha256", "sha384", "sha512"), NULL
  * for any other. */
 const char *ocsp_hash_name(int alg);
+/* Whether responses for CertIDs in this hash are pre-signed, kept in
+ * ocsp_responses and re-signed at once on revocation (SHA-1, SHA-256);
+ * the others are signed afresh for each request. */
+int	ocsp_hash_presigned(int alg);
 
 /* Parses a DER OCSPRequest (RFC 6960 4.1.1): 1..OCSP_MAX_CERTS CertIDs
  * with SHA-1, SHA-256, SHA-384 or SHA-512, an optional nonce (RFC 8954; one outside 1..32

@@ -536,15 +536,13 @@ answer_request(struct revsvc *rs, int64_t id, const uint8_t *req_der,
 	if (ocsp_response_build(&rs->signer, sg, n, nonce, nlen, now, &der,
 	    e) < 0)
 		goto out;
-	/* kept as the pre-signed response only in the two forms that are
-	 * re-signed at once on revocation; a SHA-384 or SHA-512 CertID is
-	 * answered afresh every time */
+	/* kept as the pre-signed response only in the forms re-signed at
+	 * once on revocation */
 	if (n == 1 && nonce == NULL && st[0].serial[0] != '\0' &&
-	    (sg[0].id->hash == GNUTLS_DIG_SHA1 ||
-	    sg[0].id->hash == GNUTLS_DIG_SHA256) &&
+	    ocsp_hash_presigned(sg[0].id->hash) &&
 	    store_ocsp_response_put_tx(rs->st, st[0].serial,
-	    sg[0].id->hash == GNUTLS_DIG_SHA1 ? "sha1" : "sha256",
-	    st[0].revoked, der.data, der.size, tu, nu, now, e) < 0)
+	    ocsp_hash_name(sg[0].id->hash), st[0].revoked, der.data,
+	    der.size, tu, nu, now, e) < 0)
 		goto out;
 	rc = store_ocsp_queue_answer(rs->st, id, der.data, der.size, e);
 out:

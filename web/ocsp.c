@@ -100,9 +100,10 @@ static struct {
 	struct kore_pgsql		 poll;
 	int				 polling;
 	u_int64_t			 poll_sent_ms;
-	/* CertID issuer hashes (RFC 6960 4.1.1): SHA-1, SHA-256 */
+	/* CertID issuer hashes (RFC 6960 4.1.1), ocsp_hash_alg's order */
 	int				 issuer_ready;
-	u_int8_t			 name_hash[4][64], key_hash[4][64];
+	u_int8_t			 name_hash[OCSP_HASHES][64];
+	u_int8_t			 key_hash[OCSP_HASHES][64];
 } cache;
 
 enum ocsp_phase {
@@ -571,9 +572,6 @@ poll_maybe(void)
 
 /* RFC 6960 4.1.1: the CertID names our CA (hashes made once a worker,
  * in each algorithm ca/ocsp.c reads). */
-static const int issuer_algs[4] = { GNUTLS_DIG_SHA1, GNUTLS_DIG_SHA256,
-    GNUTLS_DIG_SHA384, GNUTLS_DIG_SHA512 };
-
 static int
 issuer_matches(const struct ocsp_certid *id, gnutls_x509_crt_t ca)
 {
@@ -585,8 +583,8 @@ issuer_matches(const struct ocsp_certid *id, gnutls_x509_crt_t ca)
 	if (!cache.issuer_ready) {
 		if (gnutls_x509_crt_get_raw_dn(ca, &dn) < 0)
 			return 0;
-		for (i = 0; i < 4; i++) {
-			h = issuer_algs[i];
+		for (i = 0; i < OCSP_HASHES; i++) {
+			h = ocsp_hash_alg((size_t)i);
 			if (gnutls_hash_fast(h, dn.data, dn.size,
 			    cache.name_hash[i]) < 0 ||
 			    asn_key_hash(ca, h, kh, &klen, NULL) < 0 ||
@@ -599,9 +597,10 @@ issuer_matches(const struct ocsp_certid *id, gnutls_x509_crt_t ca)
 		gnutls_free(dn.data);
 		cache.issuer_ready = 1;
 	}
-	for (i = 0; i < 4 && issuer_algs[i] != id->hash; i++)
+	for (i = 0; i < OCSP_HASHES && ocsp_hash_alg((size_t)i) != id->hash;
+	    i++)
 		;
-	return i < 4 && id->hash_len == gnutls_hash_get_len(id->hash) &&
+	return i < OCSP_HASHES && id->hash_len == gnutls_hash_get_len(id->hash) &&
 	    memcmp(id->name_hash, cache.name_hash[i], id->hash_len) == 0 &&
 	    memcmp(id->key_hash, cache.key_hash[i], id->hash_len) == 0;
 }
@@ -1032,10 +1031,9 @@ web_ocsp(struct http_request *req)
 			goto out;
 		}
 	nonce = ocsp_request_nonce(r, &nlen);
-	/* pre-signed: one SHA-1 or SHA-256 CertID without a nonce */
+	/* pre-signed: one CertID, in a hash kept so, without a nonce */
 	if (ocsp_request_count(r) == 1 && nonce == NULL &&
-	    (ocsp_request_certid(r, 0)->hash == GNUTLS_DIG_SHA1 ||
-	    ocsp_request_certid(r, 0)->hash == GNUTLS_DIG_SHA256)) {
+	    ocsp_hash_presigned(ocsp_request_certid(r, 0)->hash)) {
 		rc = lookup_start(req, ocsp_request_certid(r, 0), der, len);
 		ocsp_request_free(r);
 		return rc;
